@@ -1,0 +1,177 @@
+"""The ``pole-agent`` command line.
+
+Exit codes (docs/cli.md): 0 success or a clean stop; 1 invalid configuration or a failed check;
+2 command-line usage error; 3 the agent cannot start (board profile, state dir, GPIO); 70 an
+unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from pathlib import Path
+
+from pole_agent import __version__
+from pole_agent.app import StartupError, build_agent
+from pole_agent.board_profile import default_hw_dirs
+from pole_agent.clock import SystemClock
+from pole_agent.config import ConfigError, PoleConfig, load_config, summary
+from pole_agent.daemon import install_stop_signals, run_until_stopped
+from pole_agent.logging_setup import setup_logging
+from pole_agent.preflight import preflight
+
+EXIT_OK = 0
+EXIT_CONFIG = 1
+EXIT_USAGE = 2
+EXIT_STARTUP = 3
+EXIT_INTERNAL = 70
+
+log = logging.getLogger("pole_agent")
+
+
+def _load_checked(path: Path, out: list[str]) -> PoleConfig | None:
+    """Load and preflight a config; problems are appended to ``out``."""
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        out.extend(err.problems)
+        return None
+    out.extend(preflight(config, default_hw_dirs()))
+    return config
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    config = _load_checked(args.file, problems)
+    if problems or config is None:
+        print(f"{args.file}: {len(problems)} problem(s)", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    print("ok")
+    for line in summary(config):
+        print(f"  {line}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level, args.log_format)
+    problems: list[str] = []
+    config = _load_checked(args.config, problems)
+    if problems or config is None:
+        for problem in problems:
+            log.error("config %s: %s", args.config, problem)
+        return EXIT_CONFIG
+    try:
+        agent = build_agent(config, SystemClock())
+    except StartupError as err:
+        log.error("cannot start: %s", err)
+        return EXIT_STARTUP
+    stop = threading.Event()
+    received = install_stop_signals(stop)
+    reason = run_until_stopped(agent, stop, args.duration)
+    log.info("exiting (%s%s)", reason, f": {', '.join(received.values())}" if received else "")
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulator.demo import run_demo  # noqa: PLC0415 (the daemon never loads the simulator)
+
+    return run_demo(args)
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"pole-agent {__version__}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pole-agent", description="S-Pole school-zone smart pole agent."
+    )
+    parser.add_argument("--version", action="version", version=f"pole-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the agent (the daemon)")
+    run.add_argument("--config", "-c", type=Path, required=True, help="config file (TOML)")
+    _add_log_options(run)
+    run.add_argument(
+        "--duration", type=_positive_float, default=None, help="stop after this many seconds"
+    )
+    run.set_defaults(func=cmd_run)
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser("check", help="validate a config file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=cmd_config_check)
+
+    sim = sub.add_parser("simulate", help="run the agent on a simulated pole (no hardware)")
+    sim.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        default=None,
+        help="pole config (default: deploy/config/simulator.toml); its radar port, pins and "
+        "broker are replaced by the simulator's",
+    )
+    sim.add_argument("--duration", type=_positive_float, default=None, help="real seconds to run")
+    sim.add_argument(
+        "--speed", type=_positive_float, default=1.0, help="time compression factor (e.g. 10)"
+    )
+    sim.add_argument(
+        "--vehicles-per-hour", type=_positive_float, default=600.0, help="traffic rate"
+    )
+    sim.add_argument("--seed", type=int, default=1, help="random seed of the traffic")
+    sim.add_argument(
+        "--no-broker", action="store_true", help="do not start a private Mosquitto broker"
+    )
+    sim.add_argument(
+        "--view",
+        choices=("auto", "live", "log"),
+        default="auto",
+        help="live terminal view, or one log line per event (auto: live on a terminal)",
+    )
+    sim.add_argument("--state-dir", type=Path, default=None, help="state folder (default: temp)")
+    _add_log_options(sim)
+    sim.set_defaults(func=cmd_simulate)
+
+    version = sub.add_parser("version", help="print the version")
+    version.set_defaults(func=cmd_version)
+    return parser
+
+
+def _add_log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error")
+    )
+    parser.add_argument("--log-format", default="text", choices=("text", "json"))
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception:
+        logging.getLogger("pole_agent").exception("internal error")
+        return EXIT_INTERNAL
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""When the beacons warn an approaching driver. Pure: times come with the calls.
+
+Rule "over-limit-approaching": while the zone is active, an approaching vehicle whose
+angle-corrected speed is over the limit on ``confirm_frames`` consecutive frames of its transit
+turns the beacons on; they stay on while that transit is open and until ``hold_s`` after its last
+frame. A receding vehicle never warns (the driver cannot see the beacons), and one bad line can
+never warn because at least two consecutive frames are needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pole_agent.config import WarningConfig
+from pole_agent.decisions.zone_schedule import ZoneState
+from pole_agent.perception.transit import OpenTransit, Transit
+
+RULE_OVER_LIMIT = "over-limit-approaching"
+
+
+@dataclass(frozen=True, slots=True)
+class WarningStart:
+    """Why the beacons were turned on: the decision record of one warning."""
+
+    transit_id: int
+    t: float
+    rule: str
+    speed_kmh: float
+    limit_kmh: float
+    confirm_frames: int
+
+
+class BeaconPolicy:
+    def __init__(self, config: WarningConfig) -> None:
+        self._config = config
+        self._streak: dict[int, int] = {}
+        self._warned: set[int] = set()
+        self._open_warned: set[int] = set()
+        self._hold_until = float("-inf")
+
+    def on_frame(
+        self, transit: OpenTransit, speed_kmh: float, zone: ZoneState, t: float
+    ) -> WarningStart | None:
+        """Feed one frame of an open transit; returns a WarningStart when it starts a warning."""
+        if transit.direction != "approaching" or not zone.active:
+            self._streak.pop(transit.transit_id, None)
+            return None
+        if transit.transit_id in self._warned:
+            return None
+        if speed_kmh <= zone.limit_kmh:
+            self._streak[transit.transit_id] = 0
+            return None
+        streak = self._streak.get(transit.transit_id, 0) + 1
+        self._streak[transit.transit_id] = streak
+        if streak < self._config.confirm_frames:
+            return None
+        del self._streak[transit.transit_id]
+        self._warned.add(transit.transit_id)
+        self._open_warned.add(transit.transit_id)
+        return WarningStart(
+            transit_id=transit.transit_id,
+            t=t,
+            rule=RULE_OVER_LIMIT,
+            speed_kmh=speed_kmh,
+            limit_kmh=zone.limit_kmh,
+            confirm_frames=self._config.confirm_frames,
+        )
+
+    def on_transit_end(self, transit: Transit) -> bool:
+        """Record that a transit ended; returns whether it was warned."""
+        self._streak.pop(transit.transit_id, None)
+        if transit.transit_id not in self._warned:
+            return False
+        self._warned.discard(transit.transit_id)
+        self._open_warned.discard(transit.transit_id)
+        self._hold_until = max(self._hold_until, transit.end_t + self._config.hold_s)
+        return True
+
+    def beacons_on(self, now: float) -> bool:
+        """Whether the beacons should be flashing now."""
+        return bool(self._open_warned) or now < self._hold_until
