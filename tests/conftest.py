@@ -1,0 +1,24 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from simulator.broker import BrokerUnavailable, MosquittoBroker
+
+
+@pytest.fixture
+def broker() -> Iterator[MosquittoBroker]:
+    """A real Mosquitto on a free loopback port. A missing binary fails the test: the suite's
+    promise is a real broker, so it is never silently skipped."""
+    try:
+        instance = MosquittoBroker()
+        instance.start()
+    except BrokerUnavailable as err:
+        pytest.fail(f"{err} (scripts/test installs it: apt-get install mosquitto)")
+    try:
+        yield instance
+    finally:
+        instance.close()
