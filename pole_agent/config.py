@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -82,6 +83,10 @@ class ActiveWindow(StrictModel):
             except ValueError:
                 raise ValueError(f"expected HH:MM (24-hour clock), got {value!r}") from None
         return value
+
+    @field_serializer("start", "end")
+    def _as_hhmm(self, value: time) -> str:
+        return value.strftime("%H:%M")
 
 
 class ZoneConfig(StrictModel):
@@ -262,9 +267,7 @@ class PoleConfig(StrictModel):
     @classmethod
     def _pole_id_form(cls, value: str) -> str:
         if not re.fullmatch(POLE_ID_PATTERN, value):
-            raise ValueError(
-                "must be 1 to 64 characters of lower-case letters a-z, digits and '-'"
-            )
+            raise ValueError("must be 1 to 64 characters of lower-case letters a-z, digits and '-'")
         return value
 
     @property
