@@ -6,11 +6,13 @@ pole's outputs and links are doing, not what the simulator intended.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections import deque
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pole_agent.app import Agent
 from pole_agent.board_profile import default_hw_dirs, resolve_profile
@@ -28,6 +30,26 @@ BOLD, RED, GREEN, YELLOW, DIM, RESET = (
     "\x1b[2m",
     "\x1b[0m",
 )
+
+
+def describe(topic: str, payload: bytes) -> str:
+    """A short line for a published message: its topic and the fields a person looks at."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return f"{topic} {payload[:60]!r}"
+    if not isinstance(data, dict):
+        return f"{topic} {payload[:60]!r}"
+    short = topic.split("/", 2)[-1]
+    if "speed_kmh" in data and "direction" in data:
+        warned = " warned" if data.get("warned") else ""
+        return (
+            f"{short:16} seq={data.get('seq')} {data['direction']} {data['speed_kmh']} km/h "
+            f"limit {data.get('limit_kmh')}{warned}"
+        )
+    if "state" in data:
+        return f"{short:16} seq={data.get('seq', '-')} {data['state']} boot {data.get('boot_id')}"
+    return f"{short:16} seq={data.get('seq', '-')}"
 
 
 class RingLogHandler(logging.Handler):
@@ -60,6 +82,7 @@ class LiveView:
         self._broker = broker
         profile = resolve_profile(agent.config.outputs.board, default_hw_dirs())
         self._pins = [(line.name, line.gpio) for line in profile.outputs]
+        self._tz = ZoneInfo(agent.config.zone.timezone)
         sys.stdout.write(HIDE_CURSOR)
 
     def close(self) -> None:
@@ -80,7 +103,7 @@ class LiveView:
             f"{BOLD}S-Pole simulator{RESET}  pole {agent.config.pole_id}  boot {agent.boot_id}  "
             f"sim time {sim_time} (x{clock.factor:g})",
             f"zone {zone_text}  limit {zone.limit_kmh:g} km/h   "
-            f"local {clock.wall().astimezone().strftime('%H:%M:%S')}",
+            f"zone time {clock.wall().astimezone(self._tz).strftime('%a %H:%M:%S')}",
             "",
             f"radar   {agent.radar.stats.state:12} lines {agent.radar.stats.lines:7}  "
             f"frames {pipeline.frames:7}  rejected {pipeline.rejected.total()}  "
@@ -113,12 +136,10 @@ class LiveView:
         out += ["", f"{BOLD}published (as received by the broker){RESET}"]
         if self._monitor is None:
             for topic, payload in agent.reporter.published[-5:]:
-                out.append(
-                    f"  {DIM}(queued){RESET} {topic} {payload[:90].decode(errors='replace')}"
-                )
+                out.append(f"  {DIM}(queued){RESET} {describe(topic, payload)}")
         else:
             for item in self._monitor.messages()[-5:]:
-                out.append(f"  {item.topic} {item.payload[:90].decode(errors='replace')}")
+                out.append(f"  {describe(item.topic, item.payload)}")
         out += ["", f"{BOLD}log{RESET}"]
         out += [f"  {DIM}{line[:110]}{RESET}" for line in list(self._ring.lines)[-6:]]
         out += ["", "Ctrl-C to stop"]
