@@ -76,6 +76,7 @@ class MqttLink:
         client.max_inflight_messages_set(max_inflight)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
         self._client = client
         self._drain = threading.Thread(target=self._drain_loop, name="mqtt-drain", daemon=True)
@@ -143,6 +144,16 @@ class MqttLink:
             self._direct.add(info.mid)
         self._connected.set()
         self._outbox.wake()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # Called on every failed attempt; log the first of a series, not each retry.
+        if not self._state.startswith("unreachable"):
+            log.warning(
+                "broker %s:%s unreachable; events wait in memory, retrying",
+                self._config.host,
+                self._config.port,
+            )
+        self._state = "unreachable, retrying"
 
     def _on_disconnect(
         self,
