@@ -23,6 +23,7 @@ from pole_agent.decisions.zone_schedule import ZoneSchedule
 from pole_agent.drivers.gpio_outputs import GpioBeacons, StatusLed, make_pin_factory
 from pole_agent.drivers.mqtt_link import MqttLink
 from pole_agent.drivers.serial_radar import SerialRadar
+from pole_agent.health import HealthBoard
 from pole_agent.perception.transit import TransitTracker
 from pole_agent.ports import Clock, Publisher
 from pole_agent.radar_pipeline import RadarPipeline
@@ -53,6 +54,7 @@ class Agent:
     config: PoleConfig
     boot_id: str
     clock: Clock
+    health: HealthBoard
     pin_factory: Any
     beacons: GpioBeacons
     status_led: StatusLed
@@ -122,6 +124,7 @@ def build_agent(
         raise StartupError(f"outputs: cannot drive the GPIO pins: {err}") from err
 
     boot_id = uuid.uuid4().hex[:16]
+    health = HealthBoard()
     outbox = MemoryOutbox(config.mqtt.queue_max_messages if config.mqtt else 10000)
     status_topic = topics.status(config.pole_id)
 
@@ -164,12 +167,13 @@ def build_agent(
         reporter=reporter,
         max_speed_kmh=config.radar.max_speed_kmh,
     )
-    radar = SerialRadar(config.radar, clock, pipeline.on_line, pipeline.on_tick)
+    radar = SerialRadar(config.radar, clock, pipeline.on_line, pipeline.on_tick, health=health)
 
     agent = Agent(
         config=config,
         boot_id=boot_id,
         clock=clock,
+        health=health,
         pin_factory=pin_factory,
         beacons=beacons,
         status_led=status_led,

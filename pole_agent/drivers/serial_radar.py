@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import serial
 
 from pole_agent.config import RadarConfig
+from pole_agent.health import HealthBoard, HealthState
 from pole_agent.ports import Clock, LineHandler
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class SerialRadar:
         on_line: LineHandler,
         on_tick: Callable[[float], None],
         *,
+        health: HealthBoard | None = None,
+        name: str = "radar",
         tick_s: float = 0.05,
         echo_timeout_s: float = 1.0,
     ) -> None:
@@ -67,7 +70,13 @@ class SerialRadar:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="radar-reader", daemon=True)
         self._last_tick = float("-inf")
+        self._health = health
+        self.name = name
         self.stats = RadarLinkStats()
+
+    def _report(self, state: HealthState, reason: str) -> None:
+        if self._health is not None:
+            self._health.report(self.name, state, reason, self._clock.monotonic())
 
     def start(self) -> None:
         self._thread.start()
@@ -90,11 +99,13 @@ class SerialRadar:
             try:
                 self._configure(port)
                 self.stats.state = "reading"
+                self._report("ok", f"reading {self._config.port}")
                 self._read_loop(port)
             except (serial.SerialException, OSError) as err:
                 self.stats.failures += 1
                 self.stats.last_error = str(err)
                 self.stats.state = "disconnected"
+                self._report("failed", f"link lost: {err}")
                 log.warning("radar link lost on %s: %s", self._config.port, err)
             finally:
                 with contextlib.suppress(serial.SerialException, OSError):
@@ -108,6 +119,7 @@ class SerialRadar:
             if self.stats.state != "unavailable":
                 log.warning("radar port %s unavailable: %s", self._config.port, err)
             self.stats.state = "unavailable"
+            self._report("failed", f"cannot open {self._config.port}: {err}")
             self.stats.last_error = str(err)
             self.stats.failures += 1
             return None
