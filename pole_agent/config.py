@@ -113,7 +113,8 @@ class ZoneConfig(StrictModel):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: a name such as "America" is a folder of the tz database, not a zone.
             raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 

@@ -81,13 +81,14 @@ ParsedLine = SpeedFrame | NoTarget | InfoLine | Rejected
 def _number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float):
             return float(value)
-        except ValueError:
-            return None
+        # float() also takes Python's "1_000" and surrounding spaces: the sensor sends neither.
+        if isinstance(value, str) and "_" not in value:
+            return float(value)
+    except (ValueError, OverflowError):
+        return None
     return None
 
 
@@ -106,11 +107,12 @@ def _parse_json(text: str, t: float, max_kmh: float, line: bytes) -> ParsedLine:
         return Rejected(t, "bad_json", line)
     if not isinstance(obj, dict):
         return Rejected(t, "bad_json", line)
-    raw = obj.get("speed")
-    if raw is None:
-        raw = obj.get("DetectedObjectVelocity")
-        if raw is None:
-            return InfoLine(t, obj)
+    if "speed" in obj:
+        raw = obj["speed"]
+    elif "DetectedObjectVelocity" in obj:
+        raw = obj["DetectedObjectVelocity"]
+    else:
+        return InfoLine(t, obj)
     if isinstance(raw, list):
         return Rejected(t, "unsupported_array", line)
     speed = _number(raw)
@@ -159,6 +161,8 @@ def parse_line(line: bytes, t: float, max_kmh: float) -> ParsedLine:
     if len(parts) > 3:
         return Rejected(t, "unknown_form", line)
     magnitude: float | None = None
+    if "_" in text:
+        return Rejected(t, "not_a_number", line)
     try:
         speed = float(parts[-1])
         if len(parts) == 3:

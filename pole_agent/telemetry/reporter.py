@@ -76,6 +76,7 @@ class Reporter:
                 limit_kmh=warning.limit_kmh,
                 confirm_frames=warning.confirm_frames,
             )
+        speed = round(transit.peak_kmh, 1)  # over_limit must agree with the published speed
         event = VehicleEvent(
             pole_id=self.pole_id,
             boot_id=self.boot_id,
@@ -83,13 +84,13 @@ class Reporter:
             ts=self._wall(transit.end_t),
             transit_id=transit.transit_id,
             start=self._wall(transit.start_t),
-            speed_kmh=round(transit.peak_kmh, 1),
+            speed_kmh=speed,
             median_kmh=round(transit.median_kmh, 1),
             direction=transit.direction,
             samples=transit.samples,
             limit_kmh=zone.limit_kmh,
             zone_active=zone.active,
-            over_limit=transit.peak_kmh > zone.limit_kmh,
+            over_limit=speed > zone.limit_kmh,
             warned=warning is not None,
             warning=record,
         )
