@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable
@@ -68,6 +69,17 @@ def port_accepts(host: str, port: int, timeout_s: float = 0.2) -> bool:
             return True
     except OSError:
         return False
+
+
+def _with_parent_death_signal(command: list[str]) -> list[str]:
+    """Prefix ``setpriv --pdeathsig TERM`` (util-linux) when available, so that Linux stops the
+    broker when the process that started it dies: a demo or test killed hard (SIGKILL, a closed
+    terminal) then leaves no broker behind. (The signal follows the starting *thread*: start
+    brokers from a thread that outlives them, as the demo and fixtures do.)"""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or not sys.platform.startswith("linux"):
+        return command
+    return [setpriv, "--pdeathsig", "TERM", *command]
 
 
 class MosquittoBroker:
@@ -147,7 +159,7 @@ class MosquittoBroker:
         self.config_path.write_text(self.config_text())
         self._log_file = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [self.binary, "-c", str(self.config_path)],
+            _with_parent_death_signal([self.binary, "-c", str(self.config_path)]),
             cwd=self.work_dir,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import tempfile
 import threading
@@ -111,6 +112,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
         stop = threading.Event()
         install_stop_signals(stop)
+        # A closed terminal (SIGHUP) stops the demo cleanly too: broker, pty and temp files go.
+        signal.signal(signal.SIGHUP, lambda signum, frame: stop.set())
         view = None
         if live:
             view = LiveView(agent, emulator, factory, monitor=monitor, ring=ring, broker=broker)
