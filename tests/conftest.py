@@ -7,14 +7,14 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from simulator.broker import BrokerUnavailable, MosquittoBroker
+
 # The machines are shared and noisy: a property test must fail on a wrong answer, never on a
 # slow example. No per-example deadline; a fixed number of examples keeps the suite's time.
 settings.register_profile(
     "project", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=100
 )
 settings.load_profile("project")
-
-from simulator.broker import BrokerUnavailable, MosquittoBroker
 
 
 @pytest.fixture
