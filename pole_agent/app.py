@@ -8,32 +8,65 @@ agent through this same function, so what they run is what the pole runs.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
+import platform
+import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pole_agent import __version__
 from pole_agent.board_profile import default_hw_dirs, resolve_profile
 from pole_agent.config import PoleConfig
-from pole_agent.decisions.beacon_policy import BeaconPolicy
-from pole_agent.decisions.zone_schedule import ZoneSchedule
 from pole_agent.drivers.gpio_outputs import GpioBeacons, StatusLed, make_pin_factory
 from pole_agent.drivers.mqtt_link import MqttLink
+from pole_agent.drivers.ops243_session import RadarIdentity
 from pole_agent.drivers.serial_radar import SerialRadar
-from pole_agent.health import HealthBoard
+from pole_agent.health import ComponentHealth, HealthBoard
+from pole_agent.perception.kerb_frames import KerbFrames
 from pole_agent.perception.transit import TransitTracker
 from pole_agent.ports import Clock, Publisher
 from pole_agent.radar_pipeline import RadarPipeline
 from pole_agent.telemetry import topics
+from pole_agent.telemetry.discovery import discovery_messages
+from pole_agent.telemetry.health_report import HealthCollector
 from pole_agent.telemetry.messages import StatusOffline
 from pole_agent.telemetry.offline import OfflinePublisher
-from pole_agent.telemetry.outbox import MemoryOutbox
-from pole_agent.telemetry.reporter import Reporter
+from pole_agent.telemetry.report_messages import LinkReport
+from pole_agent.telemetry.reporter import BirthInfo, RadarIdentities, Reporter
+from pole_agent.telemetry.spool import Spool
+from pole_agent.telemetry.timer import TelemetryTimer
+from pole_agent.warning_setup import SetupError, WarningParts, build_warnings
 
 log = logging.getLogger(__name__)
+
+
+SPOOL_FILE = "telemetry-spool.sqlite3"
+
+
+def software_versions() -> dict[str, str]:
+    """Versions reported in the birth message."""
+    versions = {
+        "agent": __version__,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+    }
+    for dist in ("paho-mqtt", "pydantic", "gpiozero", "pyserial"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _scalar(value: object) -> str | int | float | bool | None:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 class StartupError(Exception):
@@ -58,15 +91,33 @@ class Agent:
     pin_factory: Any
     beacons: GpioBeacons
     status_led: StatusLed
-    outbox: MemoryOutbox
+    outbox: Spool
+    """The telemetry spool (every message waits there until the broker acknowledged it)."""
     publisher: Publisher
     mqtt: MqttLink | None
     reporter: Reporter
     pipeline: RadarPipeline
     radar: SerialRadar
+    """The road radar (the one that feeds transits and warnings)."""
+    kerb_radar: SerialRadar | None = None
+    kerb_frames: KerbFrames | None = None
+    """The kerb radar's frames, for pedestrian perception (None without a kerb radar)."""
+    warnings: WarningParts | None = None
+    """Sign, speed digits, speaker, fail-safe, heartbeat; ``warnings.outputs`` is the
+    Detections port (docs/warnings.md)."""
+    telemetry_timer: TelemetryTimer | None = None
     components: list[Component] = field(default_factory=list)
     stop_reason: str = "stopped"
     _started: list[Component] = field(default_factory=list)
+
+    @property
+    def radar_identities(self) -> dict[str, RadarIdentity | None]:
+        """Each radar's identity by role, as read at its last start-up (for the birth message;
+        None until the sensor has answered)."""
+        identities = {"road": self.radar.identity}
+        if self.kerb_radar is not None:
+            identities["kerb"] = self.kerb_radar.identity
+        return identities
 
     def start(self) -> None:
         for component in self.components:
@@ -102,6 +153,7 @@ def build_agent(
     *,
     pin_factory: Any = None,
     hw_dirs: list[Path] | None = None,
+    kernel_clock_sync: Callable[[], bool | None] | None = None,
 ) -> Agent:
     """Build every component from the config. Raises StartupError when something the agent
     cannot run without is missing (a board profile, a writable state dir, GPIO)."""
@@ -125,12 +177,23 @@ def build_agent(
 
     boot_id = uuid.uuid4().hex[:16]
     health = HealthBoard()
-    outbox = MemoryOutbox(config.mqtt.queue_max_messages if config.mqtt else 10000)
+    telemetry = config.telemetry
+    outbox = Spool(
+        telemetry.spool_path or config.state_dir / SPOOL_FILE,
+        boot_id=boot_id,
+        clock=clock,
+        max_bytes=telemetry.spool_max_bytes,
+        max_age_s=telemetry.spool_max_age_s,
+        batch_s=telemetry.spool_batch_s,
+        memory_max=config.mqtt.queue_max_messages if config.mqtt else 10000,
+        health=health,
+    )
     status_topic = topics.status(config.pole_id)
 
     # The reporter needs the publisher and the MQTT link needs the reporter's birth message:
     # the link gets a callable that reaches the reporter once it exists.
     holder: dict[str, Reporter] = {}
+    built: dict[str, Agent] = {}
     mqtt: MqttLink | None = None
     publisher: Publisher
     if config.mqtt is not None:
@@ -145,29 +208,98 @@ def build_agent(
                 .model_dump_json()
                 .encode(),
                 outbox=outbox,
+                clock=clock,
+                retained_on_connect=(
+                    (
+                        lambda: discovery_messages(
+                            config.pole_id, __version__, telemetry.discovery_prefix
+                        )
+                    )
+                    if telemetry.discovery
+                    else list
+                ),
+                health=health,
             )
         except (OSError, ValueError) as err:
             raise StartupError(f"mqtt: {err}") from err
         publisher = mqtt
     else:
         publisher = OfflinePublisher(outbox)
-        log.warning("no broker configured: events are kept in memory (up to %d)", 10000)
+        log.warning("no broker configured: events are kept in the spool %s", outbox.path)
+
+    def radar_identities() -> RadarIdentities:
+        agent = built.get("agent")
+        if agent is None:
+            return {}
+        return {
+            role: None if ident is None else {k: _scalar(v) for k, v in ident.as_dict().items()}
+            for role, ident in agent.radar_identities.items()
+        }
 
     reporter = Reporter(
-        config.pole_id, boot_id, clock, publisher, capabilities=["radar", "beacons"]
+        config.pole_id,
+        boot_id,
+        clock,
+        publisher,
+        capabilities=["radar", "beacons"],
+        birth=BirthInfo(
+            versions=software_versions(),
+            radars=radar_identities,
+            config_version=config.config_version,
+        ),
+        stats_interval_s=telemetry.stats_interval_s,
+        warning_hold_s=config.warning.hold_s,
     )
     holder["reporter"] = reporter
+    health.subscribe(reporter.on_health_change)
 
+    try:
+        warnings = build_warnings(
+            config,
+            profile=profile,
+            pin_factory=pin_factory,
+            clock=clock,
+            health=health,
+            beacons=beacons,
+            status_led=status_led,
+            kernel_clock_sync=kernel_clock_sync,
+        )
+    except SetupError as err:
+        raise StartupError(str(err)) from None
+
+    road = config.radars.road
     pipeline = RadarPipeline(
         clock=clock,
-        schedule=ZoneSchedule(config.zone),
-        tracker=TransitTracker(config.tracking, config.radar.mounting_angle_deg),
-        policy=BeaconPolicy(config.warning),
+        schedule=warnings.schedule,
+        tracker=TransitTracker(
+            config.tracking, road.mounting_angle_deg, lateral_offset_m=road.lateral_offset_m
+        ),
+        policy=warnings.policy,
         beacons=beacons,
         reporter=reporter,
-        max_speed_kmh=config.radar.max_speed_kmh,
+        max_speed_kmh=road.max_speed_kmh,
+        has_range=road.has_range,
+        warning_outputs=warnings.outputs,
     )
-    radar = SerialRadar(config.radar, clock, pipeline.on_line, pipeline.on_tick, health=health)
+    radar = SerialRadar(road, clock, pipeline.on_parsed, pipeline.on_tick, health=health)
+
+    def road_health(current: ComponentHealth, previous: ComponentHealth | None) -> None:
+        if current.name == radar.name:
+            pipeline.on_sensor_health(current)
+
+    health.subscribe(road_health)
+    kerb_radar: SerialRadar | None = None
+    kerb_frames: KerbFrames | None = None
+    if config.radars.kerb is not None:
+        kerb_frames = KerbFrames()
+        kerb_radar = SerialRadar(
+            config.radars.kerb,
+            clock,
+            kerb_frames.on_parsed,
+            kerb_frames.on_tick,
+            health=health,
+            name="radar.kerb",
+        )
 
     agent = Agent(
         config=config,
@@ -183,9 +315,31 @@ def build_agent(
         reporter=reporter,
         pipeline=pipeline,
         radar=radar,
+        kerb_radar=kerb_radar,
+        kerb_frames=kerb_frames,
+        warnings=warnings,
     )
+    built["agent"] = agent
+    no_link = LinkReport(state=publisher.link_state(), connects=0, delivered=0, rejected=0)
+    collector = HealthCollector(
+        board=health,
+        clock=clock,
+        started_mono=reporter.started_mono,
+        state_dir=config.state_dir,
+        spool_stats=outbox.stats,
+        link=mqtt.link_report if mqtt is not None else (lambda: no_link),
+    )
+    timer = TelemetryTimer(
+        clock=clock,
+        reporter=reporter,
+        zone=lambda: pipeline.zone,
+        health_fields=collector.collect,
+        health_interval_s=telemetry.health_interval_s,
+    )
+    agent.telemetry_timer = timer
 
     def stop_outputs() -> None:
+        warnings.close()
         beacons.close()
         status_led.close()
 
@@ -195,9 +349,18 @@ def build_agent(
 
     agent.components = [
         Component("outputs", lambda: status_led.set(True), stop_outputs),
+        Component("spool", outbox.start, outbox.close),
         Component("telemetry", mqtt.start if mqtt else (lambda: None), stop_mqtt),
+        Component("warning outputs", warnings.start, warnings.stop),
+        # Stopped after the pipeline's flush: the last stats window counts every transit.
+        Component("telemetry timer", timer.start, timer.stop),
         # Stopping the radar ends the reader thread; then what is still open is reported.
         Component("pipeline", lambda: None, pipeline.flush),
         Component("radar", radar.start, radar.stop),
+        *(
+            [Component("kerb radar", kerb_radar.start, kerb_radar.stop)]
+            if kerb_radar is not None
+            else []
+        ),
     ]
     return agent

@@ -21,6 +21,9 @@ from pole_agent.config import ConfigError, PoleConfig, load_config, summary
 from pole_agent.daemon import install_stop_signals, run_until_stopped
 from pole_agent.logging_setup import setup_logging
 from pole_agent.preflight import preflight
+from pole_agent.radar_tools import add_radar_commands
+from pole_agent.release_cli import add_release_commands, add_update_commands
+from pole_agent.systemd_notify import SystemdNotifier
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -71,7 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_STARTUP
     stop = threading.Event()
     received = install_stop_signals(stop)
-    reason = run_until_stopped(agent, stop, args.duration)
+    notifier = SystemdNotifier.from_environ()
+    reason = run_until_stopped(agent, stop, args.duration, notifier=notifier)
     log.info("exiting (%s%s)", reason, f": {', '.join(received.values())}" if received else "")
     return EXIT_OK
 
@@ -80,6 +84,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from simulator.demo import run_demo  # noqa: PLC0415 (the daemon never loads the simulator)
 
     return run_demo(args)
+
+
+def cmd_fleet_listen(args: argparse.Namespace) -> int:
+    from pole_agent.fleet.listen import run_listen  # noqa: PLC0415 (the daemon never loads it)
+
+    setup_logging(args.log_level, args.log_format)
+    stop = threading.Event()
+    install_stop_signals(stop)
+    return run_listen(args, stop)
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -137,6 +150,22 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--state-dir", type=Path, default=None, help="state folder (default: temp)")
     _add_log_options(sim)
     sim.set_defaults(func=cmd_simulate)
+
+    add_release_commands(sub)
+    add_update_commands(sub)
+
+    add_radar_commands(sub)
+
+    fleet = sub.add_parser("fleet", help="the city's side: consume many poles' telemetry")
+    fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
+    listen = fleet_sub.add_parser(
+        "listen", help="subscribe to poles, de-duplicate, report gaps, store in SQLite"
+    )
+    from pole_agent.fleet.listen import add_arguments  # noqa: PLC0415
+
+    add_arguments(listen)
+    _add_log_options(listen)
+    listen.set_defaults(func=cmd_fleet_listen)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)

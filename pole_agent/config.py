@@ -89,6 +89,26 @@ class ActiveWindow(StrictModel):
         return value.strftime("%H:%M")
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ScheduleWindow(ActiveWindow):
+    """A weekly period in which the zone is active, with its own limit (first match wins)."""
+
+    limit_kmh: float = Field(gt=0, le=130, description="Speed limit in this window (km/h).")
+    days: Literal["school", "non_school", "any"] = Field(
+        default="any",
+        description="Which days: 'school' (school weekdays not off in the calendar, plus its "
+        "extra school days), 'non_school' (the others) or 'any'. A window spanning midnight "
+        "belongs to the day it starts.",
+    )
+    weekdays: tuple[Weekday, ...] = Field(
+        default=WEEKDAYS, min_length=1, description="Days of the week the window applies to."
+    )
+    name: str = Field(default="", max_length=40, description="Name shown in records.")
+
+
 class ZoneConfig(StrictModel):
     """The school zone the pole guards."""
 
@@ -107,6 +127,21 @@ class ZoneConfig(StrictModel):
         description="The daily window in which the zone is active and the pole warns.",
     )
     timezone: str = Field(default="Asia/Seoul", description="IANA time zone of the zone.")
+    school_weekdays: tuple[Weekday, ...] = Field(
+        default=("mon", "tue", "wed", "thu", "fri"),
+        description="Weekdays that are school days unless the calendar says otherwise.",
+    )
+    windows: tuple[ScheduleWindow, ...] = Field(
+        default=(),
+        description="Time-of-day and day-of-week limits, first match wins (docs/warnings.md); "
+        "outside them off_hours_limit_kmh applies. Empty: the zone is active in 'active' every "
+        "day at speed_limit_kmh.",
+    )
+    calendar_file: Path | None = Field(
+        default=None,
+        description="School calendar (TOML: holidays, vacations, extra school days; "
+        "docs/warnings.md). Without one every school weekday is a school day.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -121,14 +156,28 @@ class ZoneConfig(StrictModel):
 
 SAMPLE_RATES_HZ = (1000, 5000, 10000, 20000, 50000, 100000)
 
+RadarModel = Literal["OPS243-A", "OPS243-C"]
+
+#: The OPS243's carrier (24.125 GHz) and FFT size: they fix the speed a sampling rate can
+#: measure (half the band, before aliasing) and the width of one FFT bin.
+_WAVELENGTH_M = 299_792_458.0 / 24.125e9
+_FFT_SIZE = 1024
+
 
 class RadarConfig(StrictModel):
-    """The Doppler radar looking up the road (OPS243 class)."""
+    """One OPS243-class radar: the OPS243-A (Doppler: speed and direction) or the OPS243-C
+    (Doppler plus FMCW range: how far the target is)."""
 
+    model: RadarModel = Field(
+        default="OPS243-A",
+        description="'OPS243-A' reports speed only; 'OPS243-C' adds range, so the agent knows "
+        "how far an approaching vehicle is and its time to arrival.",
+    )
     port: str = Field(
         default="/dev/radar-road",
         min_length=1,
-        description="Serial device; prefer the stable udev symlink that hw/udev ships.",
+        description="Serial device; prefer the stable udev symlink that hw/udev ships "
+        "(/dev/radar-road, /dev/radar-kerb).",
     )
     baud: Literal[9600, 19200, 57600, 115200, 230400] = Field(
         default=19200, description="Serial speed (USB CDC ignores it; a UART needs it to match)."
@@ -138,14 +187,63 @@ class RadarConfig(StrictModel):
         ge=0,
         lt=80,
         description="Angle between the radar's axis and the lane; speeds are divided by its "
-        "cosine.",
+        "cosine (docs/radar.md, geometry).",
+    )
+    lateral_offset_m: float | None = Field(
+        default=None,
+        ge=0,
+        le=30,
+        description="Distance from the radar to the lane's centre line, across the road (m). "
+        "With range (OPS243-C) it replaces the fixed angle by the true angle at each range; "
+        "omit it to use the mounting angle alone.",
     )
     sample_rate_hz: int = Field(
         default=20000,
         description="Sampling rate set on the sensor; it fixes the maximum speed it can measure.",
     )
+    min_speed_kmh: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="Speed filter set on the sensor (R>): slower targets are not reported. 0 "
+        "reports everything.",
+    )
+    min_magnitude: float = Field(
+        default=0.0,
+        ge=0,
+        le=10000,
+        description="Magnitude filter (squelch) set on the sensor (M>): weaker returns are not "
+        "reported. 0 leaves the sensor's own.",
+    )
+    reports_per_frame: int = Field(
+        default=1,
+        ge=1,
+        le=9,
+        description="Targets reported per frame (On): 1 is the strongest only; more lets the "
+        "tracker follow several vehicles at once.",
+    )
+    stale_after_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="A sensor that sends nothing for this long is stale (failed): it reports "
+        "every frame, zeros included, so silence is a fault.",
+    )
+    stuck_after_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=600,
+        description="A sensor that repeats one non-zero report, unchanged in every field, for "
+        "this long is stuck (failed).",
+    )
     reopen_max_s: float = Field(
         default=5.0, gt=0, le=60, description="Longest wait between attempts to reopen the port."
+    )
+    echo_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="How long to wait for the sensor's JSON echo of each start-up command.",
     )
 
     @field_validator("sample_rate_hz")
@@ -160,6 +258,34 @@ class RadarConfig(StrictModel):
         """The highest speed the sensor can report at its sampling rate (about 31 m/s at 10 kHz)."""
         return 31.1 * self.sample_rate_hz / 10000 * 3.6
 
+    @property
+    def resolution_kmh(self) -> float:
+        """Width of one FFT bin: the finest speed step the sensor reports (0.22 km/h at 10 kHz)."""
+        return self.sample_rate_hz * _WAVELENGTH_M / (2 * _FFT_SIZE) * 3.6
+
+    @property
+    def has_range(self) -> bool:
+        return self.model == "OPS243-C"
+
+
+class RadarsConfig(StrictModel):
+    """The pole's radars, by role. Only the road radar feeds vehicle transits and warnings."""
+
+    road: RadarConfig = Field(
+        description="The radar looking up the road at approaching and receding vehicles (required)."
+    )
+    kerb: RadarConfig | None = Field(
+        default=None,
+        description="Optional radar looking at the kerb and crosswalk (pedestrians); its frames "
+        "are counted and offered to pedestrian perception, never to vehicle warnings.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> RadarsConfig:
+        if self.kerb is not None and self.kerb.port == self.road.port:
+            raise ValueError(f"road and kerb radars use the same port {self.road.port!r}")
+        return self
+
 
 class TrackingConfig(StrictModel):
     """How radar frames are grouped into one record per vehicle transit."""
@@ -173,10 +299,25 @@ class TrackingConfig(StrictModel):
     min_speed_kmh: float = Field(
         default=5.0, ge=0, le=50, description="Frames slower than this are ignored (pedestrians)."
     )
+    speed_jump_kmh: float = Field(
+        default=10.0,
+        gt=0,
+        le=100,
+        description="A frame whose speed differs from a transit's recent speeds by more than "
+        "this (plus what a vehicle can accelerate in the time between) belongs to another "
+        "vehicle: two vehicles close together stay two transits.",
+    )
+    range_jump_m: float = Field(
+        default=6.0,
+        gt=0,
+        le=100,
+        description="With range (OPS243-C): a frame further than this from where a transit's "
+        "vehicle should be now belongs to another vehicle.",
+    )
 
 
 class WarningConfig(StrictModel):
-    """When and how the beacons warn an approaching driver."""
+    """When and how the beacons warn an approaching driver, and the fail-safe mode."""
 
     confirm_frames: int = Field(
         default=2,
@@ -191,6 +332,155 @@ class WarningConfig(StrictModel):
     flash_hz: float = Field(default=1.0, gt=0.2, le=5, description="Beacon flash rate.")
     flash_duty: float = Field(
         default=0.5, gt=0.1, lt=1.0, description="Share of each flash cycle the beacons are lit."
+    )
+    startup_grace_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=120,
+        description="After start, a sensor that has not reported yet is not counted as failed "
+        "for this long.",
+    )
+    fail_safe_recovery_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=600,
+        description="A sensor must stay healthy this long before the pole leaves fail-safe.",
+    )
+    heartbeat_hz: float = Field(
+        default=2.0,
+        gt=0.1,
+        le=50,
+        description="Toggle rate of the heartbeat pin that feeds the external watchdog relay; "
+        "it stops when the agent is not healthy and the pole's own flasher takes over.",
+    )
+
+
+SignMessage = Literal["slow_down", "child_crossing", "school_zone"]
+
+
+class SignMessages(StrictModel):
+    """The preset messages of the sign, as the sign controller shows them."""
+
+    slow_down: str = Field(
+        default="SLOW DOWN / 어린이 보호구역 서행", max_length=80, description="Over the limit."
+    )
+    child_crossing: str = Field(
+        default="CHILD CROSSING / 어린이 횡단중",
+        max_length=80,
+        description="A child at the kerb with a vehicle coming.",
+    )
+    school_zone: str = Field(
+        default="SCHOOL ZONE / 어린이 보호구역",
+        max_length=80,
+        description="Fail-safe: no sensor, school hours.",
+    )
+
+
+class SignConfig(StrictModel):
+    """The LED sign: the "your speed" display and the preset messages."""
+
+    show_speed: bool = Field(default=True, description="Show approaching vehicles' speeds.")
+    show_speed_off_hours: bool = Field(
+        default=False, description="Also show speeds while the zone is not active."
+    )
+    min_display_kmh: float = Field(
+        default=10.0, ge=0, le=100, description="Slower vehicles are not shown."
+    )
+    max_display_kmh: float = Field(
+        default=80.0,
+        gt=0,
+        le=250,
+        description="A vehicle faster than this blanks the display for the rest of its pass "
+        "(no racing the sign).",
+    )
+    blank_after_s: float = Field(
+        default=2.0, ge=0, le=30, description="The display blanks this long after the vehicle."
+    )
+    update_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=5,
+        description="Steady digits: the shown speed changes at most this often.",
+    )
+    fail_safe_message: SignMessage | None = Field(
+        default="school_zone",
+        description="Message shown in fail-safe during school hours (none: blank).",
+    )
+    messages: SignMessages = Field(
+        default_factory=SignMessages, description="Texts of the preset messages."
+    )
+
+
+class ChildWarningConfig(StrictModel):
+    """Warning a child at the kerb (spoken) and the driver (sign) when a vehicle is coming."""
+
+    enabled: bool = Field(default=True, description="Give child warnings at all.")
+    who: Literal["child", "any_pedestrian"] = Field(
+        default="child", description="Who at the kerb or crosswalk triggers the warning."
+    )
+    when: Literal["always", "zone_active"] = Field(
+        default="always",
+        description="'always' (at night at the quiet volume) or only while the zone is active.",
+    )
+    arrival_threshold_s: float = Field(
+        default=4.0,
+        gt=0,
+        le=30,
+        description="Warn when a vehicle will arrive within this many seconds.",
+    )
+    unknown_arrival_min_speed_kmh: float = Field(
+        default=20.0,
+        ge=0,
+        le=130,
+        description="When a vehicle's arrival time is unknown (no range), warn for any "
+        "approaching vehicle faster than this.",
+    )
+    pedestrian_ttl_s: float = Field(
+        default=1.5, gt=0, le=30, description="A pedestrian detection counts this long."
+    )
+    vehicle_ttl_s: float = Field(
+        default=1.0, gt=0, le=30, description="A vehicle report counts this long."
+    )
+    cooldown_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="The spoken message is not repeated within this many seconds.",
+    )
+    hold_s: float = Field(
+        default=3.0, ge=0, le=60, description="CHILD CROSSING stays this long after the danger."
+    )
+    message: tuple[str, ...] = Field(
+        default=("chime", "car_coming_ko", "car_coming_en"),
+        min_length=1,
+        description="Clips played in order (names from pole_agent/audio/clips/manifest.json).",
+    )
+
+
+class AudioConfig(StrictModel):
+    """The speaker: clips played through ALSA, the amplifier enable line, the volume."""
+
+    player: Literal["aplay", "record", "off"] = Field(
+        default="aplay",
+        description="'aplay' plays through ALSA; 'record' only records what would have played "
+        "(simulator, tests); 'off' plays nothing.",
+    )
+    device: str = Field(
+        default="default", min_length=1, max_length=80, description="ALSA device for aplay."
+    )
+    volume: float = Field(default=0.8, ge=0, le=1, description="Volume by day (0..1).")
+    quiet_volume: float = Field(
+        default=0.3, ge=0, le=1, description="Volume in the quiet hours (0 is silent)."
+    )
+    quiet_hours: ActiveWindow = Field(
+        default_factory=lambda: ActiveWindow(start=time(21, 0), end=time(7, 0)),
+        description="Local hours at the quiet volume.",
+    )
+    amp_warmup_s: float = Field(
+        default=0.1, ge=0, le=2, description="Amplifier enabled this long before a clip."
+    )
+    clips_dir: Path | None = Field(
+        default=None, description="Folder of clips and manifest.json; default: the shipped ones."
     )
 
 
@@ -242,8 +532,75 @@ class MqttConfig(StrictModel):
         default=10000,
         ge=10,
         le=1_000_000,
-        description="Unsent messages kept in memory while the broker is away; oldest dropped "
-        "first, and counted, beyond this.",
+        description="Messages kept in memory while the on-disk spool cannot be written (disk "
+        "full, spool unusable); beyond this, routine ones are dropped oldest first and counted.",
+    )
+    reconnect_min_s: float = Field(
+        default=1.0, gt=0, le=60, description="First wait before reconnecting to a lost broker."
+    )
+    reconnect_max_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="Longest wait between reconnect attempts; waits double from reconnect_min_s "
+        "up to this, each with random jitter so a fleet does not reconnect in step.",
+    )
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> MqttConfig:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must not be less than reconnect_min_s")
+        return self
+
+
+class TelemetryConfig(StrictModel):
+    """Statistics, health, discovery, and the on-disk spool that keeps every message until the
+    broker has acknowledged it (docs/mqtt.md)."""
+
+    spool_path: Path | None = Field(
+        default=None,
+        description="The spool's SQLite file; default <state_dir>/telemetry-spool.sqlite3.",
+    )
+    spool_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=16 * 1024,
+        le=16 * 1024**3,
+        description="Payload bytes the spool may hold; past it, routine messages (vehicle "
+        "events, stats, health) are dropped oldest first and counted; warnings and faults are "
+        "kept.",
+    )
+    spool_max_age_s: float = Field(
+        default=7 * 86400.0,
+        ge=60,
+        le=366 * 86400.0,
+        description="Routine messages older than this are dropped from the spool and counted; "
+        "warnings and faults are kept.",
+    )
+    spool_batch_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description="Routine messages are written to disk together at most this often, to spare "
+        "the SD card; warnings and faults are written at once.",
+    )
+    stats_interval_s: int = Field(
+        default=900,
+        ge=10,
+        le=86400,
+        description="Length of a statistics window (s); windows are aligned to the wall clock "
+        "and also end when the zone's activity or limit changes.",
+    )
+    health_interval_s: float = Field(
+        default=60.0, ge=1, le=3600, description="How often the health report is published (s)."
+    )
+    discovery: bool = Field(
+        default=True,
+        description="Publish Home Assistant MQTT discovery configs (retained) on every connect.",
+    )
+    discovery_prefix: str = Field(
+        default="homeassistant",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Home Assistant's discovery topic prefix.",
     )
 
 
@@ -258,11 +615,37 @@ class PoleConfig(StrictModel):
         default=Path("/var/lib/pole-agent"), description="Where the agent keeps its state."
     )
     zone: ZoneConfig = Field(default_factory=ZoneConfig, description="The school zone.")
-    radar: RadarConfig = Field(default_factory=RadarConfig, description="The road radar.")
+    radars: RadarsConfig = Field(
+        description="The radars by role: [radars.road] (required) and [radars.kerb] (optional)."
+    )
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Transits.")
     warning: WarningConfig = Field(default_factory=WarningConfig, description="Beacon warnings.")
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="GPIO outputs.")
+    sign: SignConfig = Field(default_factory=SignConfig, description="The LED sign.")
+    child_warning: ChildWarningConfig = Field(
+        default_factory=ChildWarningConfig, description="Child warnings."
+    )
+    audio: AudioConfig = Field(default_factory=AudioConfig, description="The speaker.")
     mqtt: MqttConfig | None = Field(default=None, description="Broker; omit to run offline.")
+    telemetry: TelemetryConfig = Field(
+        default_factory=TelemetryConfig, description="Stats, health, discovery and the spool."
+    )
+    config_version: int = Field(
+        default=0,
+        ge=0,
+        description="Version of this configuration, reported in the pole's birth message; "
+        "raise it with every change.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_legacy_radar(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "radar" in data:
+            raise ValueError(
+                "[radar] was replaced by [radars.road] (and an optional [radars.kerb]): move its "
+                "keys there"
+            )
+        return data
 
     @field_validator("pole_id")
     @classmethod
@@ -270,6 +653,21 @@ class PoleConfig(StrictModel):
         if not re.fullmatch(POLE_ID_PATTERN, value):
             raise ValueError("must be 1 to 64 characters of lower-case letters a-z, digits and '-'")
         return value
+
+    def radar_roles(self) -> list[tuple[str, RadarConfig]]:
+        """The configured radars as (role, config), the road radar first."""
+        roles = [("road", self.radars.road)]
+        if self.radars.kerb is not None:
+            roles.append(("kerb", self.radars.kerb))
+        return roles
+
+    def with_radar_port(self, port: str, role: str = "road") -> PoleConfig:
+        """A copy with one radar's port replaced (the simulator and tests use an emulator's pty)."""
+        radar = getattr(self.radars, role)
+        if radar is None:
+            raise ValueError(f"no {role} radar configured")
+        radars = self.radars.model_copy(update={role: radar.model_copy(update={"port": port})})
+        return self.model_copy(update={"radars": radars})
 
     @property
     def mqtt_username(self) -> str | None:
@@ -316,6 +714,13 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     out = dict(data)
     if "state_dir" in out:
         out["state_dir"] = fix(out["state_dir"])
+    for section, key in (("zone", "calendar_file"), ("audio", "clips_dir")):
+        table = out.get(section)
+        if isinstance(table, dict) and key in table:
+            out[section] = {**table, key: fix(table[key])}
+    telemetry = out.get("telemetry")
+    if isinstance(telemetry, dict) and "spool_path" in telemetry:
+        out["telemetry"] = {**telemetry, "spool_path": fix(telemetry["spool_path"])}
     mqtt = out.get("mqtt")
     if isinstance(mqtt, dict):
         mqtt = dict(mqtt)
@@ -366,8 +771,12 @@ def summary(config: PoleConfig) -> list[str]:
         f"pole {config.pole_id}",
         f"zone limit {zone.speed_limit_kmh:g} km/h active {window} {zone.timezone}; "
         f"off-hours limit {zone.off_hours_limit_kmh:g} km/h",
-        f"radar {config.radar.port} at {config.radar.baud} baud, mounting angle "
-        f"{config.radar.mounting_angle_deg:g} deg, max {config.radar.max_speed_kmh:.0f} km/h",
+        "radar "
+        + "; ".join(
+            f"{role} {radar.model} {radar.port} at {radar.baud} baud, mounting angle "
+            f"{radar.mounting_angle_deg:g} deg, max {radar.max_speed_kmh:.0f} km/h"
+            for role, radar in config.radar_roles()
+        ),
         f"warn after {config.warning.confirm_frames} over-limit frames, hold "
         f"{config.warning.hold_s:g} s, flash {config.warning.flash_hz:g} Hz",
         f"outputs board {config.outputs.board} (pins: {config.outputs.pin_factory})",

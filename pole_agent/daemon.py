@@ -1,4 +1,6 @@
-"""Running the agent as a daemon: signals, the periodic status log line, a clean stop."""
+"""Running the agent as a daemon: signals, the periodic status log line, a clean stop, and the
+systemd notify protocol (READY once started, WATCHDOG while the pipeline ticks, STATUS, STOPPING).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +9,12 @@ import signal
 import threading
 from types import FrameType
 
+from pole_agent import __version__
 from pole_agent.app import Agent
+from pole_agent.clock import SystemClock
+from pole_agent.ports import Clock
+from pole_agent.systemd_notify import SystemdNotifier
+from pole_agent.watchdog import DEFAULT_STALL_S, PipelineWatchdog, WatchdogPinger
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +47,63 @@ def install_stop_signals(stop: threading.Event) -> dict[int, str]:
     return received
 
 
-def run_until_stopped(agent: Agent, stop: threading.Event, duration_s: float | None) -> str:
-    """Start the agent, log its status every minute, stop it on ``stop`` or after
-    ``duration_s`` (real seconds); returns the stop reason."""
+def service_status(agent: Agent, pinger: WatchdogPinger | None) -> str:
+    """The STATUS text systemd shows (and the updater's health check reads): ``version=``,
+    ``watchdog=`` (ok, withheld or off), then the status line."""
+    watchdog = "off" if pinger is None else "ok" if pinger.verdict.healthy else "withheld"
+    return f"version={__version__} watchdog={watchdog} {status_line(agent)}"
+
+
+def run_until_stopped(
+    agent: Agent,
+    stop: threading.Event,
+    duration_s: float | None,
+    *,
+    notifier: SystemdNotifier | None = None,
+    clock: Clock | None = None,
+) -> str:
+    """Start the agent, tell systemd it is ready, log its status every minute, ping the
+    watchdog while the pipeline ticks; stop it on ``stop`` or after ``duration_s`` (real
+    seconds), telling systemd it is stopping; returns the stop reason.
+
+    ``clock`` measures real time (systemd's watchdog is in real time): the system clock unless a
+    test hands in another.
+    """
+    clock = clock or SystemClock()
+    notifier = notifier or SystemdNotifier(None)
     agent.start()
+    start = clock.monotonic()
+    end = float("inf") if duration_s is None else start + duration_s
+    pinger: WatchdogPinger | None = None
+    if notifier.watchdog_interval_s is not None:
+        interval = notifier.watchdog_interval_s
+        watchdog = PipelineWatchdog(
+            lambda: agent.pipeline.ticks,
+            stall_after_s=min(DEFAULT_STALL_S, interval / 2),
+            now=start,
+        )
+        pinger = WatchdogPinger(watchdog, notifier, interval_s=interval, now=start)
+        log.info("systemd watchdog every %.1f s (pings every %.1f s)", interval, interval / 2)
+    notifier.ready(service_status(agent, pinger))
+    next_status = start + STATUS_LOG_EVERY_S
     reason = "duration elapsed"
-    waited = 0.0
     try:
         while True:
-            step = STATUS_LOG_EVERY_S
-            if duration_s is not None:
-                step = min(step, max(0.0, duration_s - waited))
-            if stop.wait(step):
+            now = clock.monotonic()
+            if now >= end:
+                break
+            if pinger is not None and pinger.step(now) is not None:
+                notifier.status(service_status(agent, pinger))
+            if now >= next_status:
+                next_status = now + STATUS_LOG_EVERY_S
+                log.info("status %s", status_line(agent))
+                notifier.status(service_status(agent, pinger))
+            wake = min(end, next_status, pinger.next_wake if pinger else float("inf"))
+            if stop.wait(max(0.0, wake - clock.monotonic())):
                 reason = "signal"
                 break
-            waited += step
-            if duration_s is not None and waited >= duration_s:
-                break
-            log.info("status %s", status_line(agent))
     finally:
+        notifier.stopping(f"version={__version__} stopping: {reason}")
         agent.stop(reason)
+        notifier.close()
     return reason

@@ -44,9 +44,8 @@ def simulated_pole_config(
     mqtt = None
     if broker is not None:
         mqtt = MqttConfig(host=broker.host, port=broker.port, keepalive_s=10)
-    return base.model_copy(
+    return base.with_radar_port(radar_port).model_copy(
         update={
-            "radar": base.radar.model_copy(update={"port": radar_port}),
             "outputs": base.outputs.model_copy(update={"pin_factory": "mock"}),
             "state_dir": state_dir,
             "mqtt": mqtt,
@@ -75,7 +74,7 @@ def run_demo(args: argparse.Namespace) -> int:
     sim_duration = (args.duration * args.speed) if args.duration else OPEN_ENDED_S
     scenario = TrafficScenario(vehicles_per_hour=args.vehicles_per_hour, seed=args.seed)
     world = World(
-        generate_vehicles(scenario, sim_duration), angle_deg=base.radar.mounting_angle_deg
+        generate_vehicles(scenario, sim_duration), angle_deg=base.radars.road.mounting_angle_deg
     )
 
     with tempfile.TemporaryDirectory(prefix="pole-sim-") as tmp:

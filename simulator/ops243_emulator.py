@@ -22,6 +22,11 @@ blank lines and no echoes; commands are still read and counted but neither appli
 frame, whatever the world holds. ``replug()`` is a power cycle: settings come back from flash,
 which holds the factory defaults unless the host saved others with ``A!``.
 
+Spectrum output (``OF`` full, ``OB`` reduced band, ``Of``/``Ob`` off; off at power-on): after
+each frame's reports the frame thread writes one spectrum line computed from the world's physics
+by ``self.spectrum`` (``simulator.spectrum_source``; the line format is
+``pole_agent.perception.spectrum``). A silent sensor sends none.
+
 Clocks: use a ``SystemClock`` or a ``ScaledClock``. A ``ManualClock`` advances itself when slept
 on, so the frame thread would drive it forward as fast as it loops.
 """
@@ -42,13 +47,21 @@ from simulator.ops243_protocol import (
     LINE_END,
     CommandParser,
     DeviceState,
+    Model,
+    ObjectTrack,
     Ops243Settings,
     execute,
+    format_detected_object,
+    format_frame,
+    format_object_report,
+    format_range,
     format_report,
     measure_mps,
+    measure_range_m,
     passes_filters,
 )
 from simulator.pty_link import LinkUnpluggedError, PtyLink
+from simulator.spectrum_source import SpectrumSource
 from simulator.world import World
 
 log = logging.getLogger(__name__)
@@ -58,6 +71,8 @@ OnWrite = Callable[[bytes, int], None]
 before the write."""
 
 STUCK_MAGNITUDE = 100.0
+OBJECT_END_S = 0.5
+"""An object not reported for this long has left: its OC/ON report is written."""
 _READ_TIMEOUT_S = 0.05  # real seconds the command thread waits per read, bounds stop() latency
 _MAX_SLEEP_REAL_S = 0.05  # the frame thread sleeps at most this much real time at once
 
@@ -79,10 +94,12 @@ class Ops243Emulator:
         json_numbers_as_strings: bool = False,
         on_write: OnWrite | None = None,
         link_name: str = "radar",
+        model: Model = "OPS243-A",
     ) -> None:
         """``resolution_kmh`` replaces the FFT bin width of the sampling rate (0: no
         quantisation); ``dropout_prob`` is the chance that a frame with a target reports nothing;
-        ``json_numbers_as_strings`` writes ``{"speed":"12.34",...}`` as some firmware does."""
+        ``json_numbers_as_strings`` writes ``{"speed":"12.34",...}`` as some firmware does;
+        ``model`` "OPS243-C" adds range reports (``OD``) from the world's ranges."""
         if not frame_rate_hz > 0:
             raise ValueError(f"frame_rate_hz must be positive, got {frame_rate_hz}")
         if noise_kmh < 0:
@@ -102,7 +119,8 @@ class Ops243Emulator:
         self._port = Path(link_dir) / link_name
         self._rng = random.Random(seed)
         uid = hashlib.sha1(f"ops243-sim-{seed}".encode()).hexdigest()[:24]
-        self._state = DeviceState(uid=uid, power_on_s=clock.monotonic())
+        self._state = DeviceState(uid=uid, power_on_s=clock.monotonic(), model=model)
+        self._objects: dict[int, ObjectTrack] = {}
         self._parser = CommandParser()
         self._lock = threading.RLock()  # device state, rng, fault flags, counters
         self._link: PtyLink | None = None
@@ -116,6 +134,9 @@ class Ops243Emulator:
         self.commands_received = 0
         self.errors = 0
         """Exceptions caught (and logged) in the emulator's threads."""
+        self.spectrum = SpectrumSource(world, seed=seed)
+        """Spectrum settings and physics; replace it before ``start`` to change its policy."""
+        self.spectrum_lines_written = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -138,6 +159,7 @@ class Ops243Emulator:
         self._link = PtyLink(self._port.parent, self._port.name)
         with self._lock:
             self._state.power_cycle(self.clock.monotonic())
+            self.spectrum.reset()
         for target, name in ((self._frame_loop, "frames"), (self._command_loop, "commands")):
             thread = threading.Thread(target=target, name=f"ops243-{name}", daemon=True)
             self._threads.append(thread)
@@ -188,6 +210,8 @@ class Ops243Emulator:
             self._state.power_cycle(self.clock.monotonic())
             self._parser.reset()
             self._counted_ids.clear()
+            self._objects.clear()
+            self.spectrum.reset()
         self._require_link().replug()
 
     def set_silent(self, silent: bool) -> None:
@@ -235,7 +259,9 @@ class Ops243Emulator:
                     self.clock.sleep(min(delay, max_sleep))
                     continue
                 next_t += period  # before emitting, so a failing frame cannot spin the loop
-                self._emit_frame(self.clock.monotonic())
+                frame_t = self.clock.monotonic()
+                self._emit_frame(frame_t)
+                self._emit_spectrum(frame_t)
                 now = self.clock.monotonic()
                 if now - next_t > 5 * period:
                     next_t = now + period
@@ -271,6 +297,10 @@ class Ops243Emulator:
                 self.commands_received += 1
                 if self._silent:
                     continue
+                spectrum_echo = self.spectrum.command(command)
+                if spectrum_echo is not None:
+                    echoes += spectrum_echo
+                    continue
                 echoes += execute(command, self._state, self.clock.monotonic())
                 if command[:2] == "N!":
                     self._counted_ids.clear()
@@ -279,26 +309,95 @@ class Ops243Emulator:
 
     def _emit_frame(self, t: float) -> None:
         with self._lock:
-            if self._silent or not self._state.settings.speed_output:
+            lines = self._frame_lines_locked(t)
+            if not lines:
                 return
-            line: bytes | None = None
-            if self._stuck_kmh is not None:
-                line = self._format(self._stuck_kmh, STUCK_MAGNITUDE, t, filtered=True)
-            else:
-                target = self.world.strongest_at(t)
-                if target is not None and self._rng.random() >= self.dropout_prob:
-                    noisy = target.radial_kmh + self._rng.gauss(0.0, self.noise_kmh)
-                    line = self._format(noisy, target.magnitude, t, filtered=True)
-                    if line is not None and target.vehicle_id not in self._counted_ids:
-                        self._counted_ids.add(target.vehicle_id)
-                        self._state.detected_count += 1
-            if line is None:
-                line = self._blank_line(t)
-            if line is None:
-                return
-            stamp = self._write_report_locked(line)
+            data = b"".join(lines)
+            stamp = self._write_report_locked(data)
         if stamp is not None:
-            self._notify(line, stamp)
+            self._notify(data, stamp)
+
+    def _emit_spectrum(self, t: float) -> None:
+        """The frame's spectrum line, after its reports; the physics runs outside the lock."""
+        with self._lock:
+            if self._silent or self.spectrum.mode == "off":
+                return
+            uptime = self._state.clock(t)
+            rate = self._state.settings.sampling_rate_hz
+        line = self.spectrum.line_at(t, uptime, rate)
+        if line is not None:
+            with self._lock:
+                if self._write(line):
+                    self.spectrum_lines_written += 1
+
+    def frame_lines(self, t: float) -> list[bytes]:
+        """The lines the sensor writes for its frame at simulated time ``t`` (advancing its
+        noise and object state as a real frame does), without writing them: golden
+        transcripts and benchmarks use it to get the wire format with no pty and no threads."""
+        with self._lock:
+            return self._frame_lines_locked(t)
+
+    def _frame_lines_locked(self, t: float) -> list[bytes]:
+        if self._silent or not self._state.settings.speed_output:
+            return []
+        if self._stuck_kmh is not None:
+            line = self._format(self._stuck_kmh, STUCK_MAGNITUDE, t, filtered=True)
+            lines = [] if line is None else [line]
+        else:
+            lines = self._measure(t)
+        if not lines:
+            blank = self._blank_line(t)
+            lines = [] if blank is None else [blank]
+        return lines
+
+    def command(self, text: str, t: float | None = None) -> list[bytes]:
+        """Apply one command as if received (no pty needed) and return its echo lines."""
+        with self._lock:
+            now = self.clock.monotonic() if t is None else t
+            echoes = []
+            for command in self._parser.feed(text.encode("latin-1")):
+                spectrum_echo = self.spectrum.command(command)
+                echoes += spectrum_echo or execute(command, self._state, now)
+            return echoes
+
+    def _measure(self, t: float) -> list[bytes]:
+        """The report lines of a frame from the world: the first ``On`` targets (strongest
+        first) with noise, quantised, filtered; then range (OPS243-C with ``OD``) and the
+        object reports of objects that have left (``OC``/``ON``). Caller holds the lock."""
+        settings = self._state.settings
+        echoes: list[tuple[float, float]] = []
+        ranges: list[float] = []
+        for target in self.world.targets_at(t)[: settings.reports_per_frame]:
+            if self._rng.random() < self.dropout_prob:
+                continue
+            noisy = target.radial_kmh + self._rng.gauss(0.0, self.noise_kmh)
+            speed = measure_mps(noisy / 3.6, settings.sampling_rate_hz, self._resolution_mps)
+            if not passes_filters(speed, target.magnitude, settings):
+                continue
+            echoes.append((speed, target.magnitude))
+            ranges.append(measure_range_m(target.range_m))
+            if target.vehicle_id not in self._counted_ids:
+                self._counted_ids.add(target.vehicle_id)
+                self._state.detected_count += 1
+            track = self._objects.get(target.vehicle_id)
+            if track is None:
+                self._objects[target.vehicle_id] = ObjectTrack.first(t, speed, target.magnitude)
+            else:
+                track.add(t, speed, target.magnitude)
+        uptime = self._state.clock(t)
+        lines = format_frame(
+            echoes, uptime, settings, numbers_as_strings=self.json_numbers_as_strings
+        )
+        if echoes and settings.range_output and self._state.model == "OPS243-C":
+            lines.append(format_range(ranges, settings))
+        for vehicle_id, track in list(self._objects.items()):
+            if t - track.end_s > OBJECT_END_S:
+                del self._objects[vehicle_id]
+                if settings.object_output:
+                    lines.append(format_object_report(track))
+                if settings.detected_object_output:
+                    lines.append(format_detected_object(track, settings))
+        return lines
 
     def _format(
         self, radial_kmh: float, magnitude: float, t: float, *, filtered: bool
@@ -307,7 +406,7 @@ class Ops243Emulator:
         speed = measure_mps(radial_kmh / 3.6, settings.sampling_rate_hz, self._resolution_mps)
         if filtered and not passes_filters(speed, magnitude, settings):
             return None
-        uptime = t - self._state.power_on_s
+        uptime = self._state.clock(t)
         return format_report(
             speed, magnitude, uptime, settings, numbers_as_strings=self.json_numbers_as_strings
         )
@@ -317,7 +416,7 @@ class Ops243Emulator:
         if settings.blank_mode == "blank_lines":
             return LINE_END
         if settings.blank_mode == "zeros":
-            uptime = t - self._state.power_on_s
+            uptime = self._state.clock(t)
             return format_report(
                 None, 0.0, uptime, settings, numbers_as_strings=self.json_numbers_as_strings
             )

@@ -60,6 +60,14 @@ MAX_NUMERIC_COMMAND: Final = 32
 
 PRODUCT: Final = "OPS243"
 VERSION: Final = "1.3.1"
+Model = Literal["OPS243-A", "OPS243-C"]
+PART_NAMES: Final[dict[str, str]] = {
+    "OPS243-A": "OPS243 Doppler",  # [V] the -A's ?P answer
+    "OPS243-C": "OPS243-C FMCW & Doppler",  # [P] the -C's part name as its datasheet titles it
+}
+RANGE_RESOLUTION_M: Final = 0.1
+"""Range step of the -C's reports [P]: its FMCW bin is coarser, the firmware interpolates."""
+MAX_REPORTS_PER_FRAME: Final = 9
 
 # Every echo line the emulator writes, by command. Templates use ``$name`` fields filled from the
 # device state (see ``_echo_fields``). Sources: [V] the vendor's OPS243-A manual / API notes,
@@ -79,6 +87,14 @@ ECHO_TABLE: Final[dict[str, str]] = {
     "Os": '{"OutputFeature":"s"}',  # [P]
     "OT": '{"OutputFeature":"T"}',  # [P]
     "Ot": '{"OutputFeature":"t"}',  # [P]
+    "OD": '{"OutputFeature":"D"}',  # [P] range reports, OPS243-C only
+    "Od": '{"OutputFeature":"d"}',  # [P]
+    "OC": '{"OutputFeature":"C"}',  # [P] object reports (UNVERIFIED in the reference)
+    "Oc": '{"OutputFeature":"c"}',  # [P]
+    "ON": '{"OutputFeature":"N"}',  # [P] one detected-object report per object
+    "On": '{"OutputFeature":"n"}',  # [P]
+    **{f"O{n}": '{"OutputNumber":"$reports"}' for n in range(1, 10)},  # [P] On: n per frame
+    "C=": '{"Clock":"$clock"}',  # [P] the clock after setting it
     "R|": '{"RequiredDirection":"Both"}',  # [P] key as read by the vendor's Node demo
     "R+": '{"RequiredDirection":"Inbound"}',  # [P]
     "R-": '{"RequiredDirection":"Outbound"}',  # [P]
@@ -99,7 +115,8 @@ ECHO_TABLE: Final[dict[str, str]] = {
     "N!": '{"DetectedObjectCount":$count}',  # [P] the count after the reset, i.e. 0
     "A!": '{"Flash":"SettingsSaved"}',  # [P]
     "AX": '{"Flash":"FactoryDefaults"}',  # [P]
-    "?P": '{"Product":"OPS243 Doppler"}',  # [V]
+    "?P": '{"Product":"$part"}',  # [V] for the -A: "OPS243 Doppler"
+    "?R": '{"ResetReason":"Power On"}',  # [V] shape simplified
     "?V": '{"Version":"$version"}',  # [V] {"Version":"1.3.1"}
     "?U": '{"UID":"$uid"}',  # [V] shape; the value is made up per emulator seed
     "??": "\n".join(  # [V] one JSON object a line, current values filled in
@@ -133,6 +150,10 @@ def max_speed_mps(sampling_rate_hz: float) -> float:
 class Ops243Settings:
     """What the commands change; the defaults are the factory settings."""
 
+    range_output: bool = False  # OD (OPS243-C only)
+    object_output: bool = False  # OC
+    detected_object_output: bool = False  # ON
+    reports_per_frame: int = 1  # O1..O9
     units: str = "m-per-sec"
     json_output: bool = False
     direction: DirectionFilter = "both"
@@ -157,6 +178,9 @@ class DeviceState:
 
     uid: str
     power_on_s: float
+    model: Model = "OPS243-A"
+    clock_offset_s: float = 0.0
+    """Added to the uptime by ``C=``: the sensor's clock reads ``uptime + offset``."""
     settings: Ops243Settings = dataclasses.field(default_factory=Ops243Settings)
     flash: Ops243Settings = dataclasses.field(default_factory=Ops243Settings)
     detected_count: int = 0
@@ -166,6 +190,11 @@ class DeviceState:
         self.settings = self.flash.copy()
         self.detected_count = 0
         self.power_on_s = now_s
+        self.clock_offset_s = 0.0
+
+    def clock(self, now_s: float) -> float:
+        """The sensor's clock: seconds since power-on, plus what ``C=`` set."""
+        return now_s - self.power_on_s + self.clock_offset_s
 
 
 class CommandParser:
@@ -231,6 +260,19 @@ def execute(command: str, state: DeviceState, now_s: float) -> list[bytes]:
         settings.units = UNIT_COMMANDS[code]
     elif code in SAMPLING_COMMANDS:
         settings.sampling_rate_hz = SAMPLING_COMMANDS[code]
+    elif code in ("OD", "Od") and state.model != "OPS243-C":
+        key = "?unknown"  # the Doppler-only part has no range
+    elif code == "C=":
+        try:
+            value = float(argument)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            key = "?badnumber"
+        else:
+            state.clock_offset_s = value - (now_s - state.power_on_s)
+    elif len(code) == 2 and code[0] == "O" and code[1] in "123456789":
+        settings.reports_per_frame = int(code[1])
     elif code in ("R>", "R<", "M>", "M<"):
         try:
             value = float(argument)
@@ -276,6 +318,12 @@ _TOGGLES: Final[dict[str, tuple[str, object]]] = {
     "R|": ("direction", "both"),
     "R+": ("direction", "inbound"),
     "R-": ("direction", "outbound"),
+    "OD": ("range_output", True),
+    "Od": ("range_output", False),
+    "OC": ("object_output", True),
+    "Oc": ("object_output", False),
+    "ON": ("detected_object_output", True),
+    "On": ("detected_object_output", False),
     "BZ": ("blank_mode", "zeros"),
     "BL": ("blank_mode", "blank_lines"),
     "BV": ("blank_mode", "off"),
@@ -295,10 +343,12 @@ def _echo_fields(state: DeviceState, now_s: float, command: str) -> dict[str, st
         "resolution": f"{resolution_mps(s.sampling_rate_hz):.4f}",
         "decimal_places": str(s.decimal_places),
         "count": str(state.detected_count),
-        "product": PRODUCT,
+        "product": PRODUCT if state.model == "OPS243-A" else "OPS243-C",
+        "part": PART_NAMES[state.model],
+        "reports": str(s.reports_per_frame),
         "version": VERSION,
         "uid": state.uid,
-        "clock": str(int(now_s - state.power_on_s)),
+        "clock": str(int(state.clock(now_s))),
         "command": json.dumps(command)[1:-1],
     }
 
@@ -389,3 +439,108 @@ def _fixed(value: float, places: int) -> str:
 
 def _json_number(text: str, as_string: bool) -> str:
     return f'"{text}"' if as_string else text
+
+
+def format_frame(
+    echoes: list[tuple[float, float]],
+    uptime_s: float,
+    settings: Ops243Settings,
+    *,
+    numbers_as_strings: bool = False,
+) -> list[bytes]:
+    """The report lines of one frame with ``echoes`` (measured m/s, magnitude), strongest
+    first, already filtered and cut to ``reports_per_frame``.
+
+    One target: ``format_report``'s single line. Several, in JSON [P, from traffic-monitor's
+    description]: one line with ``speed`` and ``magnitude`` arrays of the same length, strongest
+    first, and ``time`` when on. Several in plain output [P]: one line per target, strongest
+    first (a plain line has no room for arrays without clashing with the time column).
+    """
+    if len(echoes) <= 1 or not settings.json_output:
+        return [
+            format_report(
+                speed, magnitude, uptime_s, settings, numbers_as_strings=numbers_as_strings
+            )
+            for speed, magnitude in echoes
+        ]
+    per = UNITS_PER_MPS[settings.units]
+    speeds = [_fixed(speed * per, settings.decimal_places) for speed, _ in echoes]
+    mags = [f"{magnitude:.1f}" for _, magnitude in echoes]
+    fields = [
+        ("speed", "[" + ",".join(_json_number(v, numbers_as_strings) for v in speeds) + "]"),
+        ("magnitude", "[" + ",".join(_json_number(v, numbers_as_strings) for v in mags) + "]"),
+    ]
+    if settings.time_output:
+        fields.append(("time", _json_number(f"{uptime_s:.3f}", numbers_as_strings)))
+    body = ",".join(f'"{name}":{value}' for name, value in fields)
+    return [("{" + body + "}").encode() + LINE_END]
+
+
+def measure_range_m(range_m: float) -> float:
+    """The range the -C reports for a true range: quantised to its reporting step."""
+    return max(0.0, round(range_m / RANGE_RESOLUTION_M) * RANGE_RESOLUTION_M)
+
+
+def format_range(ranges_m: list[float], settings: Ops243Settings) -> bytes:
+    """The -C's range report for one frame (strongest target first) [P]: JSON
+    ``{"range":12.3,"unit":"m"}`` (an array for several targets); plain ``"m",12.3`` (unit-tagged
+    so that it cannot be taken for a speed)."""
+    texts = [f"{r:.1f}" for r in ranges_m]
+    if not settings.json_output:
+        return f'"m",{texts[0]}'.encode() + LINE_END
+    value = texts[0] if len(texts) == 1 else "[" + ",".join(texts) + "]"
+    return f'{{"range":{value},"unit":"m"}}'.encode() + LINE_END
+
+
+@dataclass
+class ObjectTrack:
+    """What the sensor remembers of one object while it is reported, for ``OC``/``ON``."""
+
+    start_s: float
+    end_s: float
+    max_speed_mps: float
+    min_speed_mps: float
+    max_magnitude: float
+    magnitude_sum: float
+    frames: int
+    signed_peak_mps: float
+
+    @classmethod
+    def first(cls, t: float, speed_mps: float, magnitude: float) -> ObjectTrack:
+        return cls(t, t, abs(speed_mps), abs(speed_mps), magnitude, magnitude, 1, speed_mps)
+
+    def add(self, t: float, speed_mps: float, magnitude: float) -> None:
+        self.end_s = t
+        if abs(speed_mps) > self.max_speed_mps:
+            self.max_speed_mps = abs(speed_mps)
+            self.signed_peak_mps = speed_mps
+        self.min_speed_mps = min(self.min_speed_mps, abs(speed_mps))
+        self.max_magnitude = max(self.max_magnitude, magnitude)
+        self.magnitude_sum += magnitude
+        self.frames += 1
+
+
+def format_object_report(track: ObjectTrack) -> bytes:
+    """The ``OC`` per-object report, in the captured form of the reference (times as strings,
+    speeds in m/s whatever the units) [C]; ``length_m`` is the distance covered at the peak
+    speed over the object's time in the beam, as the field is understood [P]."""
+    duration = max(0.0, track.end_s - track.start_s)
+    inbound = track.signed_peak_mps > 0
+    speed_change = track.max_speed_mps - track.min_speed_mps
+    per_mps = track.frames / track.max_speed_mps if track.max_speed_mps else 0.0
+    return (
+        f'{{"classifier":"object_{"inbound" if inbound else "outbound"}",'
+        f'"start_time":"{track.start_s:.3f}","end_time":"{track.end_s:.3f}",'
+        f'"delta_time_msec":{round(duration * 1000)},'
+        f'"max_speed_mps":{track.max_speed_mps:.2f},"min_speed_mps":{track.min_speed_mps:.2f},'
+        f'"max_magnitude":{round(track.max_magnitude)},'
+        f'"avg_magnitude":{round(track.magnitude_sum / track.frames)},'
+        f'"total_frames":{track.frames},"frames_per_mps":{per_mps:.4f},'
+        f'"length_m":{track.max_speed_mps * duration:.2f},"speed_change":{speed_change:.3f}}}'
+    ).encode() + LINE_END
+
+
+def format_detected_object(track: ObjectTrack, settings: Ops243Settings) -> bytes:
+    """The ``ON`` report: the object's peak speed (signed, current units) as a string [C]."""
+    value = _fixed(track.signed_peak_mps * UNITS_PER_MPS[settings.units], settings.decimal_places)
+    return f'{{"DetectedObjectVelocity":"{value}"}}'.encode() + LINE_END

@@ -10,6 +10,12 @@ receding ones start there). The radar, aimed at ``angle_deg`` to the lane, reads
 component ``speed * cos(angle)`` (the cosine error that the installer's mounting angle corrects).
 Return strength falls with the square of the range, so of two vehicles in the beam the nearer
 (or the bigger) one wins, which is all a single-target Doppler radar reports.
+
+With ``lane_offset_m`` given, vehicles drive in lanes instead (``simulator.pedestrians``'s
+``RoadLayout``): the radar on the pole at the origin, ``lane_offset_m`` from the nearest lane's
+centre, sees each vehicle's radial speed and range change as it passes. Pedestrians and riders
+(``simulator.pedestrians``) always move in that plan. For the spectrum, ``scatterer_models_at``
+gives every mover present as radar scatterers (``simulator.gait``, ``simulator.wheeled``).
 """
 
 from __future__ import annotations
@@ -23,7 +29,13 @@ from typing import Literal
 
 import numpy as np
 
+from simulator.gait import Walker
+from simulator.pedestrians import Pedestrian, Rider, RoadLayout
+from simulator.radar_physics import RadarMount, ScattererModel, SensorSettings, antenna_gain
+from simulator.wheeled import CAR_RCS_M2, Bicycle, Car, Scooter, StraightPath
+
 Direction = Literal["approaching", "receding"]
+TargetKind = Literal["vehicle", "pedestrian", "bicycle", "scooter"]
 
 MAGNITUDE_AT_10M = 100.0
 """Return strength of a reference car (``rcs_scale`` 1) at 10 m; falls with 1/range^2."""
@@ -69,6 +81,10 @@ class Vehicle:
         sign = 1.0 if self.direction == "approaching" else -1.0
         return sign * self.speed_kmh * math.cos(math.radians(angle_deg))
 
+    @property
+    def mover_id(self) -> int:
+        return self.vehicle_id
+
     def in_beam(self, t: float) -> bool:
         return self.enter_s <= t < self.exit_s
 
@@ -82,12 +98,16 @@ class Vehicle:
 
 @dataclass(frozen=True)
 class Target:
-    """One echo in the beam at an instant, as a radar would measure it before quantisation."""
+    """One echo in the beam at an instant, as a radar would measure it before quantisation.
+
+    ``vehicle_id`` is the mover's id (ids are unique across vehicles, pedestrians and riders).
+    """
 
     vehicle_id: int
     radial_kmh: float
     magnitude: float
     range_m: float
+    kind: TargetKind = "vehicle"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,11 +187,22 @@ def generate_vehicles(
         prev_exit = vehicle.exit_s
 
 
-class World:
-    """The vehicles on the road and the radar's mounting; safe to use from several threads.
+Mover = Vehicle | Pedestrian | Rider
+MIN_BEAM_GAIN = 0.05
+"""Two-way amplitude gain below which a pedestrian, rider or lane vehicle is out of the beam."""
 
-    Vehicles are kept sorted by entry time, so ``targets_at`` only looks at those that can still
-    be in the beam: an hour of traffic costs a few comparisons per radar frame.
+
+def mover_id(mover: Mover) -> int:
+    return mover.mover_id
+
+
+class World:
+    """The movers on the road and the radar's mounting; safe to use from several threads.
+
+    Movers are kept sorted by entry time, so ``targets_at`` only looks at those that can still
+    be present: an hour of traffic costs a few comparisons per radar frame. The radar sits on
+    the pole at the origin, ``mount_height_m`` up, aimed ``angle_deg`` off the road's axis
+    towards the road and ``tilt_deg`` down.
     """
 
     def __init__(
@@ -180,60 +211,195 @@ class World:
         *,
         angle_deg: float = 0.0,
         near_range_m: float = 3.0,
+        pedestrians: Iterable[Pedestrian] = (),
+        riders: Iterable[Rider] = (),
+        layout: RoadLayout | None = None,
+        lane_offset_m: float | None = None,
+        mount_height_m: float = 1.0,
+        tilt_deg: float = 0.0,
+        sensor: SensorSettings | None = None,
     ) -> None:
         if not 0.0 <= angle_deg < 90.0:
             raise ValueError(f"angle_deg must be in [0, 90), got {angle_deg}")
         if not near_range_m > 0:
             raise ValueError(f"near_range_m must be positive, got {near_range_m}")
+        if lane_offset_m is not None and not lane_offset_m >= 0:
+            raise ValueError(f"lane_offset_m must be >= 0, got {lane_offset_m}")
+        if not 0.0 < mount_height_m <= 10.0:
+            raise ValueError(f"mount_height_m must be in (0, 10], got {mount_height_m}")
         self.angle_deg = angle_deg
         self.near_range_m = near_range_m
+        self.layout = layout or RoadLayout()
+        self.lane_offset_m = lane_offset_m
+        self.mount = RadarMount(height_m=mount_height_m, azimuth_deg=-angle_deg, tilt_deg=tilt_deg)
+        self.sensor = sensor or SensorSettings()
         self._lock = threading.Lock()
-        self._vehicles: list[Vehicle] = []
+        self._movers: list[Mover] = []
         self._enters: list[float] = []
         self._ids: set[int] = set()
         self._max_dwell_s = 0.0
-        for vehicle in vehicles:
-            self.add(vehicle)
+        movers: list[Mover] = [*vehicles, *pedestrians, *riders]
+        for mover in movers:
+            self.add(mover)
 
-    def add(self, vehicle: Vehicle) -> None:
-        """Add a vehicle at run time (e.g. a test placing one just ahead of the clock)."""
+    def add(self, mover: Mover) -> None:
+        """Add a vehicle, pedestrian or rider at run time (e.g. a test placing one just ahead
+        of the clock). Ids are unique across all three."""
         with self._lock:
-            if vehicle.vehicle_id in self._ids:
-                raise ValueError(f"duplicate vehicle_id {vehicle.vehicle_id}")
-            index = bisect.bisect_right(self._enters, vehicle.enter_s)
-            self._enters.insert(index, vehicle.enter_s)
-            self._vehicles.insert(index, vehicle)
-            self._ids.add(vehicle.vehicle_id)
-            self._max_dwell_s = max(self._max_dwell_s, vehicle.dwell_s)
+            ident = mover_id(mover)
+            if ident in self._ids:
+                raise ValueError(f"duplicate vehicle_id {ident}")
+            index = bisect.bisect_right(self._enters, mover.enter_s)
+            self._enters.insert(index, mover.enter_s)
+            self._movers.insert(index, mover)
+            self._ids.add(ident)
+            self._max_dwell_s = max(self._max_dwell_s, mover.dwell_s)
 
     def ground_truth(self) -> list[Vehicle]:
         """All vehicles, by entry time (a copy)."""
         with self._lock:
-            return list(self._vehicles)
+            return [m for m in self._movers if isinstance(m, Vehicle)]
 
-    def targets_at(self, t: float) -> list[Target]:
-        """Echoes in the beam at simulated time ``t``, strongest first."""
+    def pedestrians(self) -> list[Pedestrian]:
+        with self._lock:
+            return [m for m in self._movers if isinstance(m, Pedestrian)]
+
+    def riders(self) -> list[Rider]:
+        with self._lock:
+            return [m for m in self._movers if isinstance(m, Rider)]
+
+    def movers(self) -> list[Mover]:
+        """Everyone, by entry time (a copy)."""
+        with self._lock:
+            return list(self._movers)
+
+    def present_at(self, t: float) -> list[Mover]:
+        """Movers on the scene at ``t`` (vehicles: while in the beam)."""
         with self._lock:
             lo = bisect.bisect_left(self._enters, t - self._max_dwell_s)
             hi = bisect.bisect_right(self._enters, t)
-            candidates = self._vehicles[lo:hi]
+            candidates = self._movers[lo:hi]
+        return [m for m in candidates if (m.in_beam(t) if isinstance(m, Vehicle) else m.present(t))]
+
+    def vehicle_path(self, vehicle: Vehicle, t: float) -> StraightPath:
+        """The straight line a vehicle follows around ``t`` in the ground frame.
+
+        In lanes (``lane_offset_m`` set), the path of its whole pass. Without lanes the world is
+        one-dimensional, so the path is anchored at ``t``: on the boresight at the vehicle's
+        range, driving along the road, which makes its radial speed ``speed * cos(angle)``.
+        """
+        speed = vehicle.speed_kmh / 3.6
+        approaching = vehicle.direction == "approaching"
+        heading = math.pi if approaching else 0.0
+        if self.lane_offset_m is None:
+            r = vehicle.range_m(t, self.near_range_m)
+            az = math.radians(self.mount.azimuth_deg)
+            return StraightPath(r * math.cos(az), r * math.sin(az), heading, speed, t)
+        lane_y = -self.lane_offset_m - (0.0 if approaching else self.layout.lane_width_m)
+        x0 = self.near_range_m + (vehicle.beam_length_m if approaching else 0.0)
+        return StraightPath(x0, lane_y, heading, speed, vehicle.enter_s)
+
+    def targets_at(self, t: float) -> list[Target]:
+        """Echoes in the beam at simulated time ``t``, strongest first."""
         targets = []
-        for vehicle in candidates:
-            if not vehicle.in_beam(t):
-                continue
-            range_m = vehicle.range_m(t, self.near_range_m)
-            targets.append(
-                Target(
-                    vehicle_id=vehicle.vehicle_id,
-                    radial_kmh=vehicle.radial_kmh(self.angle_deg),
-                    magnitude=MAGNITUDE_AT_10M * vehicle.rcs_scale * (10.0 / range_m) ** 2,
-                    range_m=range_m,
+        for mover in self.present_at(t):
+            if isinstance(mover, Vehicle) and self.lane_offset_m is None:
+                range_m = mover.range_m(t, self.near_range_m)
+                targets.append(
+                    Target(
+                        vehicle_id=mover.vehicle_id,
+                        radial_kmh=mover.radial_kmh(self.angle_deg),
+                        magnitude=MAGNITUDE_AT_10M * mover.rcs_scale * (10.0 / range_m) ** 2,
+                        range_m=range_m,
+                    )
                 )
-            )
+            else:
+                target = self._geometric_target(mover, t)
+                if target is not None:
+                    targets.append(target)
         targets.sort(key=lambda target: target.magnitude, reverse=True)
         return targets
+
+    def _geometric_target(self, mover: Mover, t: float) -> Target | None:
+        kind: TargetKind
+        if isinstance(mover, Vehicle):
+            path = self.vehicle_path(mover, t)
+            point, velocity = path.position(t), path.velocity
+            height, rcs, kind = 0.6, CAR_RCS_M2 * mover.rcs_scale, "vehicle"
+        else:
+            if mover.speed_mps == 0:
+                return None  # standing still: static clutter to a Doppler radar, not a target
+            x, y = mover.position(t)
+            point, velocity = np.array([x, y, 0.0]), np.array([*mover.velocity(), 0.0])
+            height, rcs = mover.reference_height_m, mover.rcs_m2
+            kind = "pedestrian" if isinstance(mover, Pedestrian) else mover.kind
+        point = point + np.array([0.0, 0.0, height])
+        local = self.mount.to_radar(point[None, :])
+        gain = float(antenna_gain(local, self.sensor)[0])
+        if gain < MIN_BEAM_GAIN:
+            return None
+        range_m = max(float(np.linalg.norm(local)), 0.5)
+        radial_mps = self.mount.radial_mps(point, velocity)
+        return Target(
+            vehicle_id=mover_id(mover),
+            radial_kmh=radial_mps * 3.6,
+            magnitude=MAGNITUDE_AT_10M * rcs / CAR_RCS_M2 * gain * (10.0 / range_m) ** 2,
+            range_m=range_m,
+            kind=kind,
+        )
 
     def strongest_at(self, t: float) -> Target | None:
         """The echo a single-target Doppler radar reports at ``t``, if any."""
         targets = self.targets_at(t)
         return targets[0] if targets else None
+
+    def scatterer_models_at(self, t: float) -> list[tuple[Mover, ScattererModel]]:
+        """Every mover present at ``t`` as radar scatterers, for the spectrum."""
+        models: list[tuple[Mover, ScattererModel]] = []
+        for mover in self.present_at(t):
+            model: ScattererModel
+            if isinstance(mover, Vehicle):
+                path = self.vehicle_path(mover, t)
+                model = _car(path, mover.rcs_scale, mover.vehicle_id)
+            elif isinstance(mover, Pedestrian):
+                model = Walker(
+                    mover.height_m,
+                    mover.speed_mps,
+                    mover.gait,
+                    x0=mover.start_xy[0],
+                    y0=mover.start_xy[1],
+                    heading_rad=math.radians(mover.heading_deg),
+                    t0=mover.enter_s,
+                    phase0=mover.phase0,
+                )
+            else:
+                path = StraightPath(
+                    mover.start_xy[0],
+                    mover.start_xy[1],
+                    math.radians(mover.heading_deg),
+                    mover.speed_mps,
+                    mover.enter_s,
+                )
+                model = (
+                    Bicycle(path, mover.rider_height_m, layout_seed=mover.rider_id)
+                    if mover.kind == "bicycle"
+                    else Scooter(path, mover.rider_height_m, layout_seed=mover.rider_id)
+                )
+            models.append((mover, model))
+        return models
+
+
+def _car(path: StraightPath, rcs_scale: float, seed: int) -> Car:
+    """A car, or for a big cross-section (``rcs_scale`` >= 2.5) a bus-sized body."""
+    if rcs_scale >= 2.5:
+        return Car(
+            path,
+            length_m=11.0,
+            width_m=2.5,
+            height_m=3.2,
+            wheel_radius_m=0.5,
+            wheelbase_m=6.0,
+            rcs_m2=CAR_RCS_M2 * rcs_scale,
+            layout_seed=seed,
+        )
+    return Car(path, rcs_m2=CAR_RCS_M2 * rcs_scale, layout_seed=seed)

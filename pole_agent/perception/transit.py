@@ -1,12 +1,31 @@
 """Speed frames grouped into one record per vehicle transit.
 
-A Doppler radar reports the strongest target many times a second while a vehicle crosses its
-beam. The city wants one record per vehicle: its peak speed corrected for the radar's mounting
-angle, its direction, when it started and ended. One transit is kept open per direction (a radar
-that sees an approaching and a receding vehicle at once alternates between them); a transit ends
-when no frame of its direction arrives for ``gap_s``. Transits with fewer than ``min_samples``
-frames are marked as noise (a bird, a single bad line) and counted; the caller reports them
-only if something warned on them.
+A Doppler radar reports the strongest target (or the first few) many times a second while a
+vehicle crosses its beam. The city wants one record per vehicle: its peak and median speed
+corrected for the radar's geometry, its direction, when it started and ended, and (with an
+OPS243-C) how far away it was first seen.
+
+Each target of a frame joins the open transit it continues, judged by:
+
+- direction (the sign of the Doppler shift);
+- time: no more than ``gap_s`` since the transit's last frame (dropouts shorter than that are
+  bridged);
+- speed: within ``speed_jump_kmh`` of the transit's recent speeds, plus what a vehicle can
+  accelerate in the time between;
+- range, when both have one: within ``range_jump_m`` of where the transit's vehicle should be
+  now, extrapolated from its last range at its measured radial speed.
+
+A target that continues no transit starts a new one, so two vehicles close together stay two
+transits when their speeds (or ranges) differ; two vehicles at the same speed with no range and
+less than ``gap_s`` apart cannot be told apart by any Doppler radar and make one transit.
+Transits with fewer than ``min_samples`` frames are noise (a bird, one odd reading) and are
+counted; the caller reports them only if something warned on them.
+
+Geometry (docs/radar.md): the radar reads the radial speed ``v cos(phi)``, where ``phi`` is the
+angle between its line of sight to the vehicle and the lane. Without range ``phi`` is taken as
+the mounting angle. With range ``r`` and a lateral offset ``d`` (the distance from the radar to
+the lane's centre line), ``cos(phi) = sqrt(r^2 - d^2) / r`` at each frame; near the radar, where
+that angle passes ``MAX_GEOMETRY_ANGLE_DEG``, the mounting angle is used instead.
 
 Pure: the clock is whatever times the frames carry and ``tick`` is given.
 """
@@ -18,12 +37,20 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pole_agent.config import TrackingConfig
-from pole_agent.perception.radar_lines import SpeedFrame
+from pole_agent.perception.radar_lines import RangeFrame, SpeedFrame
 
 Direction = Literal["approaching", "receding"]
 
 #: Speeds kept per transit for its median; a sensor stuck on one value must not grow memory.
 MAX_KEPT_SPEEDS = 2000
+#: What a road vehicle can change its speed by per second (about 4 m/s^2), km/h per s.
+MAX_ACCEL_KMH_PER_S = 15.0
+#: Speeds the continuity check compares against (the nearest of them counts).
+RECENT_SPEEDS = 3
+#: A range report pairs with a speed report this close in time (they come in the same frame).
+PAIR_WINDOW_S = 0.2
+#: Beyond this line-of-sight angle the range geometry is too steep to correct with.
+MAX_GEOMETRY_ANGLE_DEG = 60.0
 
 
 @dataclass(slots=True)
@@ -37,11 +64,37 @@ class OpenTransit:
     peak_kmh: float
     samples: int = 1
     speeds: list[float] = field(default_factory=list)
+    recent: list[float] = field(default_factory=list)
+    """The last few speeds, for the continuity check."""
+    first_range_m: float | None = None
+    """Range when the transit was first seen with one (OPS243-C)."""
+    range_m: float | None = None
+    """Latest range and when it was measured, with the radial speed then (km/h, signed)."""
+    range_t: float = 0.0
+    radial_kmh: float = 0.0
+    undo: tuple[float, float, float, bool] | None = None
+    """(last_t, peak, radial, speed kept) before the latest frame, so that a range report
+    showing that frame was another vehicle's can take it back."""
+
+    def recent_speed(self) -> float:
+        """The latest speed (km/h, ground)."""
+        return self.recent[-1] if self.recent else self.peak_kmh
+
+    def speed_jump(self, speed: float) -> float:
+        """How far ``speed`` is from the nearest of the recent speeds (so one odd frame in
+        the history neither leads nor breaks the transit)."""
+        return min((abs(speed - s) for s in self.recent), default=abs(speed - self.peak_kmh))
+
+    def predicted_range(self, t: float) -> float | None:
+        """Where the vehicle should be at ``t`` (m from the radar), from its last range."""
+        if self.range_m is None:
+            return None
+        return self.range_m - self.radial_kmh / 3.6 * (t - self.range_t)
 
 
 @dataclass(frozen=True, slots=True)
 class Transit:
-    """A finished vehicle transit (speeds are angle-corrected ground speeds, km/h)."""
+    """A finished vehicle transit (speeds are geometry-corrected ground speeds, km/h)."""
 
     transit_id: int
     direction: Direction
@@ -52,72 +105,207 @@ class Transit:
     samples: int
     noise: bool = False
     """Fewer frames than ``min_samples``: not a vehicle, unless something warned on it."""
+    first_range_m: float | None = None
+    """Range at first detection (m), when the radar measures range."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrameUpdate:
+    """What one frame did: the transits its targets joined (with their ground speeds) and the
+    transits that closed before it."""
+
+    joined: list[tuple[OpenTransit, float]]
+    closed: list[Transit]
 
 
 class TransitTracker:
-    """Turns speed frames into transits; one instance per radar."""
+    """Turns speed (and range) frames into transits; one instance per radar."""
 
-    def __init__(self, config: TrackingConfig, mounting_angle_deg: float) -> None:
+    def __init__(
+        self,
+        config: TrackingConfig,
+        mounting_angle_deg: float,
+        lateral_offset_m: float | None = None,
+    ) -> None:
         self._config = config
         self._correction = 1.0 / math.cos(math.radians(mounting_angle_deg))
-        self._open: dict[Direction, OpenTransit] = {}
+        self._offset = lateral_offset_m
+        self._min_cos = math.cos(math.radians(MAX_GEOMETRY_ANGLE_DEG))
+        self._open: list[OpenTransit] = []
         self._next_id = 1
+        self._last_joined: list[OpenTransit] = []
+        self._last_frame_t = float("-inf")
+        self._pending_ranges: RangeFrame | None = None
         self.noise_transits = 0
         """Transits closed with fewer than ``min_samples`` frames."""
 
-    def ground_speed(self, radial_kmh: float) -> float:
-        """Angle-corrected ground speed (unsigned) for a measured radial speed."""
+    def ground_speed(self, radial_kmh: float, range_m: float | None = None) -> float:
+        """Geometry-corrected ground speed (unsigned) for a measured radial speed."""
+        if range_m is not None and self._offset is not None and range_m > self._offset:
+            cos_phi = math.sqrt(range_m * range_m - self._offset * self._offset) / range_m
+            if cos_phi >= self._min_cos:
+                return abs(radial_kmh) / cos_phi
         return abs(radial_kmh) * self._correction
 
-    def update(self, frame: SpeedFrame) -> tuple[OpenTransit | None, list[Transit]]:
-        """Add a frame. Returns the transit it joined (None if ignored) and any that closed.
+    def along_road_m(self, range_m: float) -> float:
+        """Distance along the lane to the radar's cross-section for a measured range."""
+        if self._offset is None or range_m <= self._offset:
+            return range_m if self._offset is None else 0.0
+        return math.sqrt(range_m * range_m - self._offset * self._offset)
 
-        Transits of either direction whose gap expired before this frame are closed first, so
-        that a new vehicle after a gap starts a new transit.
-        """
+    def update(self, frame: SpeedFrame) -> tuple[OpenTransit | None, list[Transit]]:
+        """Add a frame. Returns the transit its strongest target joined (None if ignored) and
+        any that closed (those whose gap expired before this frame)."""
+        result = self.update_frame(frame)
+        return (result.joined[0][0] if result.joined else None), result.closed
+
+    def update_frame(self, frame: SpeedFrame) -> FrameUpdate:
+        """Add every target of a frame; each joins at most one transit, each transit takes at
+        most one target of the frame."""
         closed = self.tick(frame.t)
-        speed = self.ground_speed(frame.speed_kmh)
-        if speed < self._config.min_speed_kmh:
-            return None, closed
-        direction: Direction = "approaching" if frame.speed_kmh > 0 else "receding"
-        current = self._open.get(direction)
-        if current is None:
-            current = OpenTransit(
-                transit_id=self._next_id,
-                direction=direction,
-                start_t=frame.t,
-                last_t=frame.t,
-                peak_kmh=speed,
-                speeds=[speed],
-            )
-            self._next_id += 1
-            self._open[direction] = current
-        else:
-            current.last_t = frame.t
-            current.samples += 1
-            if len(current.speeds) < MAX_KEPT_SPEEDS:
-                current.speeds.append(speed)
-            current.peak_kmh = max(current.peak_kmh, speed)
-        return current, closed
+        pending = self._pending_ranges
+        self._pending_ranges = None
+        spare = list(pending.ranges_m) if pending and frame.t - pending.t <= PAIR_WINDOW_S else []
+        joined: list[tuple[OpenTransit, float]] = []
+        taken: set[int] = set()
+        for echo in frame.echoes():
+            range_m = echo.range_m
+            if range_m is None and spare:
+                range_m = spare.pop(0)
+            speed = self.ground_speed(echo.speed_kmh, range_m)
+            if speed < self._config.min_speed_kmh:
+                continue
+            current = self._join(echo.speed_kmh, speed, range_m, frame.t, taken)
+            taken.add(current.transit_id)
+            joined.append((current, speed))
+        self._last_joined = [transit for transit, _ in joined]
+        self._last_frame_t = frame.t
+        return FrameUpdate(joined, closed)
+
+    def update_ranges(self, frame: RangeFrame) -> None:
+        """Add a range report: it belongs to the speed frame just before it (same sensor frame),
+        target by target; with no speed frame yet, it waits for the next one."""
+        if frame.t - self._last_frame_t > PAIR_WINDOW_S or not self._last_joined:
+            self._pending_ranges = frame
+            return
+        spare = list(frame.ranges_m)
+        for transit in self._last_joined:
+            if not spare:
+                break
+            predicted = transit.predicted_range(frame.t)
+            if predicted is None:
+                self._set_range(transit, spare.pop(0), frame.t)
+                continue
+            best = min(spare, key=lambda r: abs(r - predicted))
+            spare.remove(best)
+            if abs(best - predicted) <= self._config.range_jump_m:
+                self._set_range(transit, best, frame.t)
+            else:
+                self._rehome(transit, best, frame.t)
+        self._last_joined = []
 
     def tick(self, now: float) -> list[Transit]:
         """Close every open transit whose last frame is older than the gap."""
         closed: list[Transit] = []
-        for direction in list(self._open):
-            current = self._open[direction]
+        still: list[OpenTransit] = []
+        for current in self._open:
             if now - current.last_t > self._config.gap_s:
-                del self._open[direction]
                 closed.append(self._finish(current))
+            else:
+                still.append(current)
+        if closed:
+            self._open = still
+            self._last_joined = [t for t in self._last_joined if t in still]
         return closed
 
     def flush(self) -> list[Transit]:
         """Close everything open (at shutdown)."""
-        closed = [self._finish(o) for o in self._open.values()]
+        closed = [self._finish(o) for o in self._open]
         self._open.clear()
+        self._last_joined = []
         return closed
 
     def open_transits(self) -> list[OpenTransit]:
-        return list(self._open.values())
+        return list(self._open)
+
+    def nearest_approaching(self) -> OpenTransit | None:
+        """The approaching vehicle closest to the radar (by range; else the latest seen)."""
+        approaching = [o for o in self._open if o.direction == "approaching"]
+        if not approaching:
+            return None
+        ranged = [o for o in approaching if o.range_m is not None]
+        if ranged:
+            return min(ranged, key=lambda o: o.range_m or 0.0)
+        return max(approaching, key=lambda o: o.last_t)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _join(
+        self, radial: float, speed: float, range_m: float | None, t: float, taken: set[int]
+    ) -> OpenTransit:
+        direction: Direction = "approaching" if radial > 0 else "receding"
+        best: OpenTransit | None = None
+        best_cost = math.inf
+        for candidate in self._open:
+            if candidate.direction != direction or candidate.transit_id in taken:
+                continue
+            dt = t - candidate.last_t
+            allowed = self._config.speed_jump_kmh + MAX_ACCEL_KMH_PER_S * max(0.0, dt)
+            jump = candidate.speed_jump(speed)
+            if jump > allowed:
+                continue
+            cost = jump / allowed + 0.5 * max(0.0, dt) / self._config.gap_s
+            predicted = candidate.predicted_range(t)
+            if range_m is not None and predicted is not None:
+                miss = abs(range_m - predicted)
+                if miss > self._config.range_jump_m:
+                    continue
+                cost += miss / self._config.range_jump_m
+            if cost < best_cost:
+                best, best_cost = candidate, cost
+        if best is None:
+            best = OpenTransit(
+                self._next_id, direction, t, t, speed, speeds=[speed], recent=[speed]
+            )
+            self._next_id += 1
+            self._open.append(best)
+        else:
+            kept = len(best.speeds) < MAX_KEPT_SPEEDS
+            best.undo = (best.last_t, best.peak_kmh, best.radial_kmh, kept)
+            best.last_t = t
+            best.samples += 1
+            if kept:
+                best.speeds.append(speed)
+            best.recent.append(speed)
+            if len(best.recent) > RECENT_SPEEDS:
+                del best.recent[0]
+            best.peak_kmh = max(best.peak_kmh, speed)
+        best.radial_kmh = radial
+        if range_m is not None:
+            self._set_range(best, range_m, t)
+        return best
+
+    def _rehome(self, transit: OpenTransit, range_m: float, t: float) -> None:
+        """The frame ``transit`` just took was, by its range, another vehicle's: take it back
+        and give it (with its range) to the transit it fits, or a new one."""
+        if transit.undo is None or transit.last_t != t:
+            return  # a transit's first frame, or an old one: nothing to take back
+        last_t, peak, radial, kept = transit.undo
+        speed = transit.recent[-1]
+        moved_radial = transit.radial_kmh
+        transit.undo = None
+        transit.last_t, transit.peak_kmh, transit.radial_kmh = last_t, peak, radial
+        transit.samples -= 1
+        transit.recent.pop()
+        if kept:
+            transit.speeds.pop()
+        self._join(moved_radial, speed, range_m, t, {transit.transit_id})
+
+    def _set_range(self, transit: OpenTransit, range_m: float, t: float) -> None:
+        if transit.first_range_m is None:
+            transit.first_range_m = range_m
+        transit.range_m = range_m
+        transit.range_t = t
 
     def _finish(self, current: OpenTransit) -> Transit:
         noise = current.samples < self._config.min_samples
@@ -135,4 +323,5 @@ class TransitTracker:
             median_kmh=median,
             samples=current.samples,
             noise=noise,
+            first_range_m=current.first_range_m,
         )

@@ -1,68 +1,56 @@
-"""The bounded in-memory queue of messages not yet acknowledged by the broker.
+"""A message on its way to the broker, and the small port the MQTT link drains.
 
-A message leaves it only when the broker has acknowledged it (at-least-once); while the broker
-is away messages wait here, and past ``max_messages`` the oldest are dropped and counted. A
-durable on-disk spool replaces this for routine use (see CHANGELOG); the interface stays.
+``Spool`` (spool.py) is the one implementation the agent runs: every message is put there first
+and leaves only after the broker's acknowledgement. The port is written down here so that the
+link depends on what it needs (take, ack, release), not on SQLite.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OutMessage:
+    """One message to publish, with what the spool and the link need to know about it."""
+
     topic: str
     payload: bytes
     qos: int = 1
     retain: bool = False
+    safety: bool = False
+    """A warning or fault: kept when the spool is full."""
+    epoch: int = -1
+    """The link's connection number when the message was made (-1: no connection then). A
+    message sent on another connection, or by another boot, is historical."""
+    created: float = 0.0
+    """Wall clock when it was made (seconds since the epoch), for the spool's age limit."""
+    boot_id: str = ""
+    """The boot that made it (rows replayed from an earlier boot keep theirs)."""
+    key: int = 0
+    """The spool's row id; 0 while the message is only in memory."""
 
 
-class MemoryOutbox:
-    def __init__(self, max_messages: int) -> None:
-        if max_messages < 1:
-            raise ValueError("an outbox needs room for at least one message")
-        self._max = max_messages
-        self._queue: deque[OutMessage] = deque()
-        self._lock = threading.Lock()
-        self._ready = threading.Condition(self._lock)
-        self.dropped = 0
-        self.accepted = 0
+class Outbox(Protocol):
+    """Where a publisher puts messages and the MQTT link takes them from.
 
-    def put(self, message: OutMessage) -> None:
-        with self._lock:
-            if len(self._queue) >= self._max:
-                self._queue.popleft()
-                self.dropped += 1
-            self._queue.append(message)
-            self.accepted += 1
-            self._ready.notify_all()
+    ``put`` never blocks on I/O (it is called on the warning path). ``take`` returns up to
+    ``limit`` messages in order, waiting up to ``timeout`` for the first; each stays in the outbox
+    until ``ack`` (the broker acknowledged it) and goes back in front, in order, on ``release``
+    (the link was lost before the acknowledgement).
+    """
 
-    def put_back(self, messages: list[OutMessage]) -> None:
-        """Return unacknowledged messages to the front, in their order (after a lost link)."""
-        with self._lock:
-            self._queue.extendleft(reversed(messages))
-            while len(self._queue) > self._max:
-                self._queue.popleft()
-                self.dropped += 1
-            self._ready.notify_all()
+    boot_id: str
 
-    def take(self, limit: int, timeout: float) -> list[OutMessage]:
-        """Remove and return up to ``limit`` messages, waiting up to ``timeout`` for the first."""
-        with self._lock:
-            if not self._queue:
-                self._ready.wait(timeout)
-            out: list[OutMessage] = []
-            while self._queue and len(out) < limit:
-                out.append(self._queue.popleft())
-            return out
+    def put(self, message: OutMessage) -> None: ...
 
-    def wake(self) -> None:
-        with self._lock:
-            self._ready.notify_all()
+    def take(self, limit: int, timeout: float) -> list[OutMessage]: ...
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._queue)
+    def ack(self, message: OutMessage) -> None: ...
+
+    def release(self, messages: list[OutMessage]) -> None: ...
+
+    def wake(self) -> None: ...
+
+    def __len__(self) -> int: ...

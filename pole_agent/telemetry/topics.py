@@ -1,18 +1,99 @@
-"""MQTT topic names: every topic the pole uses is built here (docs/mqtt.md lists them)."""
+"""MQTT topic names: every topic the pole uses is built here (docs/mqtt.md lists them).
+
+A pole publishes under ``spole/<pole_id>/<stream>``; ``stream`` is one of ``STREAMS``. Warnings
+and faults are the safety streams: the spool never drops them to make room for routine data.
+"""
 
 from __future__ import annotations
 
-PREFIX = "spole"
+import re
+from typing import Final, Literal
+
+PREFIX: Final = "spole"
+
+Stream = Literal[
+    "status",
+    "events/vehicle",
+    "events/pedestrian",
+    "events/warning",
+    "events/fault",
+    "stats",
+    "health",
+]
+
+STREAMS: Final[tuple[Stream, ...]] = (
+    "status",
+    "events/vehicle",
+    "events/pedestrian",
+    "events/warning",
+    "events/fault",
+    "stats",
+    "health",
+)
+
+SAFETY_STREAMS: Final[frozenset[str]] = frozenset({"events/warning", "events/fault"})
+"""Streams whose messages are kept when the spool is full (routine ones are dropped first)."""
+
+_POLE_ID = re.compile(r"^[a-z0-9-]{1,64}$")
+
+
+def topic(pole_id: str, stream: Stream) -> str:
+    return f"{PREFIX}/{pole_id}/{stream}"
 
 
 def status(pole_id: str) -> str:
-    return f"{PREFIX}/{pole_id}/status"
+    return topic(pole_id, "status")
 
 
 def vehicle_events(pole_id: str) -> str:
-    return f"{PREFIX}/{pole_id}/events/vehicle"
+    return topic(pole_id, "events/vehicle")
+
+
+def pedestrian_events(pole_id: str) -> str:
+    return topic(pole_id, "events/pedestrian")
+
+
+def warning_events(pole_id: str) -> str:
+    return topic(pole_id, "events/warning")
+
+
+def fault_events(pole_id: str) -> str:
+    return topic(pole_id, "events/fault")
+
+
+def stats(pole_id: str) -> str:
+    return topic(pole_id, "stats")
+
+
+def health(pole_id: str) -> str:
+    return topic(pole_id, "health")
 
 
 def all_of(pole_id: str) -> str:
     """A subscription filter for everything one pole publishes."""
     return f"{PREFIX}/{pole_id}/#"
+
+
+def every_pole() -> str:
+    """A subscription filter for everything every pole publishes (the city's consumer)."""
+    return f"{PREFIX}/+/#"
+
+
+def parse(name: str) -> tuple[str, Stream] | None:
+    """``(pole_id, stream)`` for a pole topic, or None for anything else (never raises)."""
+    if not isinstance(name, str) or not name.startswith(PREFIX + "/"):
+        return None
+    rest = name[len(PREFIX) + 1 :]
+    pole_id, sep, stream = rest.partition("/")
+    if not sep or not _POLE_ID.match(pole_id):
+        return None
+    for known in STREAMS:
+        if stream == known:
+            return pole_id, known
+    return None
+
+
+def is_safety(name: str) -> bool:
+    """Whether a topic carries safety events (warnings, faults)."""
+    parsed = parse(name)
+    return parsed is not None and parsed[1] in SAFETY_STREAMS

@@ -40,9 +40,8 @@ def sim_config(
         mqtt = MqttConfig(host=broker.host, port=broker.port, keepalive_s=5)
     elif mqtt_port is not None:
         mqtt = MqttConfig(host="127.0.0.1", port=mqtt_port, keepalive_s=5)
-    return base.model_copy(
+    return base.with_radar_port(radar_port).model_copy(
         update={
-            "radar": base.radar.model_copy(update={"port": radar_port}),
             "outputs": base.outputs.model_copy(update={"pin_factory": "mock"}),
             "warning": base.warning.model_copy(update=warning),
             "state_dir": tmp_path / "state",
@@ -77,7 +76,7 @@ def make_pole(
     """Build (not start) a simulated pole; ``angle`` comes from the simulator config."""
     clock = ScaledClock(factor)
     base = load_config(SIM_CONFIG)
-    world = World(vehicles, angle_deg=base.radar.mounting_angle_deg)
+    world = World(vehicles, angle_deg=base.radars.road.mounting_angle_deg)
     emulator = Ops243Emulator(world, clock, tmp_path / "dev", noise_kmh=noise_kmh, seed=7)
     (tmp_path / "dev").mkdir(exist_ok=True)
     config = sim_config(

@@ -27,7 +27,7 @@ pole_id = "{POLE_ID}"
 state_dir = "state"
 [zone]
 active = {{ start = "00:00", end = "00:00" }}
-[radar]
+[radars.road]
 port = "{radar_port}"
 mounting_angle_deg = 10
 [outputs]
@@ -116,10 +116,10 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_run_refuses_a_bad_config_with_exit_1(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('pole_id = "x"\n[radar]\nbaud = 1234\n', encoding="utf-8")
+    bad.write_text('pole_id = "x"\n[radars.road]\nbaud = 1234\n', encoding="utf-8")
     result = run_cli("run", "--config", str(bad))
     assert result.returncode == 1
-    assert "radar.baud" in result.stderr
+    assert "radars.road.baud" in result.stderr
 
 
 def test_config_check_exit_codes() -> None:

@@ -169,3 +169,66 @@ def test_profile_is_frozen() -> None:
     assert isinstance(profile, BoardProfile)
     with pytest.raises(ValueError, match="frozen"):
         profile.name = "other"  # type: ignore[misc]
+
+
+# -- rev 2: every warning output ---------------------------------------------------------------
+
+V2 = HW_BOARDS / "spole-rpi4-v2.toml"
+
+
+def test_v2_profile_has_every_warning_output() -> None:
+    profile = load_profile(V2)
+    assert [(b.name, b.gpio) for b in profile.lines("beacon")] == [
+        ("beacon_left", 17),
+        ("beacon_right", 27),
+    ]
+    assert [s.gpio for s in profile.lines("status_led")] == [22]
+    assert {line.message: line.gpio for line in profile.lines("sign_message")} == {
+        "slow_down": 5,
+        "child_crossing": 6,
+        "school_zone": 13,
+    }
+    assert [line.gpio for line in profile.lines("heartbeat")] == [23]
+    assert [line.gpio for line in profile.lines("speaker_enable")] == [24]
+    assert profile.speed_display.kind == "shift_register"
+    assert profile.speed_display.digits == 2
+    (enable,) = profile.lines("display_enable")
+    assert enable.active_high is False  # the registers' /OE
+    assert all(line.note for line in profile.outputs)
+    assert profile.speed_display.note
+
+
+def test_v1_profile_has_no_display() -> None:
+    assert load_profile(SHIPPED).speed_display.kind == "none"
+
+
+def sign_line(name: str, gpio: int, message: str | None) -> str:
+    text = line(name, "sign_message", gpio)
+    return text + (f'message = "{message}"\n' if message else "")
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (sign_line("s", 5, None), "outputs[1]: a sign_message line needs 'message'"),
+        (
+            line("h", "heartbeat", 5) + 'message = "slow_down"\n',
+            "outputs[1]: 'message' is only for sign_message lines",
+        ),
+        (sign_line("s", 5, "shout"), "outputs[1].message: "),
+        (sign_line("a", 5, "slow_down") + sign_line("b", 6, "slow_down"), "two sign_message"),
+        (line("h1", "heartbeat", 5) + line("h2", "heartbeat", 6), "more than one heartbeat"),
+        (
+            line("d", "display_data", 5) + line("c", "display_clock", 6),
+            "display_* lines need speed_display.kind",
+        ),
+        (
+            line("d", "display_data", 5) + '[speed_display]\nkind = "shift_register"\n',
+            "a shift_register speed display needs lines display_clock, display_latch",
+        ),
+        ('[speed_display]\nkind = "serial"\n', "speed_display: a serial speed display needs"),
+    ],
+)
+def test_inconsistent_v2_roles_rejected(tmp_path: Path, body: str, problem: str) -> None:
+    problems = profile_problems(tmp_path, HEADER + line("beacon_a", "beacon", 17) + body)
+    assert any(p.startswith(problem) or problem in p for p in problems), problems

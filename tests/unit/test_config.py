@@ -35,7 +35,9 @@ def problems_of(data: Mapping[str, Any]) -> list[str]:
 
 
 def with_pole(**sections: Any) -> dict[str, Any]:
-    return {"pole_id": "test-pole", **sections}
+    """A config with the given sections; ``radar=`` is the road radar ([radars.road])."""
+    road = sections.pop("radar", {})
+    return {"pole_id": "test-pole", "radars": {"road": road}, **sections}
 
 
 def write(path: Path, text: str) -> Path:
@@ -54,8 +56,8 @@ def test_simulator_example_loads() -> None:
     assert config.zone.off_hours_limit_kmh == 50
     assert config.zone.timezone == "Asia/Seoul"
     assert config.zone.active.start == time(0, 0) == config.zone.active.end
-    assert config.radar.mounting_angle_deg == 15
-    assert config.radar.sample_rate_hz == 20000
+    assert config.radars.road.mounting_angle_deg == 15
+    assert config.radars.road.sample_rate_hz == 20000
     assert config.outputs.pin_factory == "mock"
     assert config.mqtt is None
     # state_dir is relative in the file: resolved against deploy/config/.
@@ -73,7 +75,7 @@ def test_pole_example_loads() -> None:
     assert config.pole_id == "seoul-gangnam-es-0001"
     assert config.zone.active.start == time(7, 0)
     assert config.zone.active.end == time(21, 0)
-    assert config.radar.mounting_angle_deg == 12
+    assert config.radars.road.mounting_angle_deg == 12
     assert config.outputs.pin_factory == "auto"
     assert config.mqtt is not None
     assert config.mqtt.host == "mqtt.spole.example"
@@ -113,7 +115,9 @@ def _file_for(config: PoleConfig, key: str) -> Path:
 
 
 def test_minimal_config_takes_defaults() -> None:
-    config = parse_config({"pole_id": "p-1"})
+    config = parse_config({"pole_id": "p-1", "radars": {"road": {}}})
+    assert config.radars.road.model == "OPS243-A"
+    assert config.radars.kerb is None
     assert config.zone.speed_limit_kmh == 30.0
     assert config.zone.active.start == time(7, 0)
     assert config.warning.confirm_frames == 2
@@ -131,9 +135,13 @@ def test_minimal_config_takes_defaults() -> None:
         (with_pole(zone={"speed_limit_kmh": 131}), "zone.speed_limit_kmh", "less than or equal"),
         (with_pole(zone={"speed_limit_kmh": "fast"}), "zone.speed_limit_kmh", "number"),
         (with_pole(zone={"off_hours_limit_kmh": -5}), "zone.off_hours_limit_kmh", "greater"),
-        (with_pole(radar={"baud": 12345}), "radar.baud", "19200"),
-        (with_pole(radar={"sample_rate_hz": 12345}), "radar.sample_rate_hz", "20000"),
-        (with_pole(radar={"mounting_angle_deg": 80}), "radar.mounting_angle_deg", "less than"),
+        (with_pole(radar={"baud": 12345}), "radars.road.baud", "19200"),
+        (with_pole(radar={"sample_rate_hz": 12345}), "radars.road.sample_rate_hz", "20000"),
+        (
+            with_pole(radar={"mounting_angle_deg": 80}),
+            "radars.road.mounting_angle_deg",
+            "less than",
+        ),
         (
             with_pole(zone={"active": {"start": "7am", "end": "21:00"}}),
             "zone.active.start",
@@ -164,9 +172,9 @@ def test_minimal_config_takes_defaults() -> None:
         (with_pole(outputs={"board": "../etc/x"}), "outputs.board", "pattern"),
         (with_pole(mqtt={"host": "h", "port": 0}), "mqtt.port", "greater"),
         (with_pole(mqtt={"port": 1883}), "mqtt.host", "required"),
-        ({"pole_id": "Bad_ID"}, "pole_id", "lower-case"),
-        ({"pole_id": "x" * 65}, "pole_id", "lower-case"),
-        ({}, "pole_id", "required"),
+        ({**with_pole(), "pole_id": "Bad_ID"}, "pole_id", "lower-case"),
+        ({**with_pole(), "pole_id": "x" * 65}, "pole_id", "lower-case"),
+        ({"radars": {"road": {}}}, "pole_id", "required"),
     ],
 )
 def test_error_names_the_key_path(data: dict[str, Any], key: str, words: str) -> None:
@@ -186,11 +194,11 @@ def test_every_problem_is_reported_at_once() -> None:
         {
             "pole_id": "p",
             "zone": {"speed_limit_kmh": 0, "timezone": "Nowhere/Place"},
-            "radar": {"baud": 1},
+            "radars": {"road": {"baud": 1}},
         }
     )
     keys = sorted(p.split(":", 1)[0] for p in problems)
-    assert keys == ["radar.baud", "zone.speed_limit_kmh", "zone.timezone"]
+    assert keys == ["radars.road.baud", "zone.speed_limit_kmh", "zone.timezone"]
 
 
 def test_unknown_key_at_top_level() -> None:
@@ -201,7 +209,7 @@ def test_unknown_key_at_top_level() -> None:
 
 def test_unknown_key_nested() -> None:
     (problem,) = problems_of(with_pole(radar={"colour": "red"}))
-    assert problem.startswith("radar.colour: unknown key")
+    assert problem.startswith("radars.road.colour: unknown key")
 
 
 def test_unknown_key_deeply_nested() -> None:
@@ -276,6 +284,8 @@ def test_relative_paths_resolve_against_the_config_folder(
 pole_id = "p-1"
 state_dir = "state"
 
+[radars.road]
+
 [mqtt]
 host = "broker"
 password_file = "secrets/mqtt-password"
@@ -302,7 +312,7 @@ key_file = "/abs/pole.key"
 def test_load_config_accepts_a_relative_path_to_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(tmp_path / "conf" / "c.toml", 'pole_id = "p-1"\nstate_dir = "st"\n')
+    write(tmp_path / "conf" / "c.toml", 'pole_id = "p-1"\nstate_dir = "st"\n[radars.road]\n')
     monkeypatch.chdir(tmp_path)
     config = load_config(Path("conf/c.toml"))
     assert config.state_dir == (tmp_path / "conf" / "st").resolve()
@@ -335,11 +345,11 @@ def test_missing_file_is_one_clear_problem(tmp_path: Path) -> None:
 
 
 def test_validation_error_from_a_file_names_the_file_and_the_key(tmp_path: Path) -> None:
-    path = write(tmp_path / "c.toml", 'pole_id = "p-1"\n[radar]\nbaud = 1200\n')
+    path = write(tmp_path / "c.toml", 'pole_id = "p-1"\n[radars.road]\nbaud = 1200\n')
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.source == str(path)
-    assert info.value.problems[0].startswith("radar.baud: ")
+    assert info.value.problems[0].startswith("radars.road.baud: ")
     assert str(path) in str(info.value)
 
 
@@ -432,7 +442,9 @@ def test_summary_of_the_simulator_config() -> None:
     lines = summary(load_config(SIMULATOR_TOML))
     assert lines[0] == "pole sim-pole-001"
     assert lines[1] == ("zone limit 30 km/h active all day Asia/Seoul; off-hours limit 50 km/h")
-    assert lines[2] == ("radar /dev/radar-road at 19200 baud, mounting angle 15 deg, max 224 km/h")
+    assert lines[2] == (
+        "radar road OPS243-A /dev/radar-road at 19200 baud, mounting angle 15 deg, max 224 km/h"
+    )
     assert lines[3] == "warn after 2 over-limit frames, hold 3 s, flash 1 Hz"
     assert lines[4] == "outputs board spole-rpi4-v1 (pins: mock)"
     assert lines[5] == "broker none (runs offline)"

@@ -11,7 +11,16 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from pole_agent.board_profile import BoardProfile, OutputLine, load_profile
-from pole_agent.drivers.gpio_outputs import GpioBeacons, StatusLed, make_pin_factory
+from pole_agent.drivers.gpio_outputs import (
+    GpioBeacons,
+    GpioSignMessages,
+    HeartbeatPin,
+    OutputLineSwitch,
+    ShiftRegisterDisplay,
+    StatusLed,
+    digit_patterns,
+    make_pin_factory,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = load_profile(REPO / "hw" / "boards" / "spole-rpi4-v1.toml")
@@ -227,6 +236,150 @@ def test_status_led_and_beacons_share_a_factory(factory: Any, beacons: GpioBeaco
         led.set(True)
         beacons.activate()
         beacons.deactivate()
+        assert level(factory, STATUS) is True
+    finally:
+        led.close()
+
+
+# -- the outputs of the rev 2 board: sign messages, speed digits, speaker, heartbeat ----------
+
+V2 = load_profile(REPO / "hw" / "boards" / "spole-rpi4-v2.toml")
+SLOW, CHILD, SCHOOL = 5, 6, 13
+DATA, CLOCK, LATCH, ENABLE = 16, 26, 12, 25
+AMP, HEARTBEAT = 24, 23
+
+
+def test_sign_messages_break_before_make(factory: Any) -> None:
+    from tests.decisions.pins import journal_factory
+
+    pins = journal_factory()
+    sign = GpioSignMessages(V2, pins)
+    try:
+        assert sign.messages == {"slow_down", "child_crossing", "school_zone"}
+        assert not any(level(pins, g) for g in (SLOW, CHILD, SCHOOL))
+        sign.show("slow_down")
+        assert [level(pins, g) for g in (SLOW, CHILD, SCHOOL)] == [True, False, False]
+        start = len(pins.journal)
+        sign.show("child_crossing")
+        assert [level(pins, g) for g in (SLOW, CHILD, SCHOOL)] == [False, True, False]
+        # The old line went off before the new one came on.
+        assert [(g, v) for _, g, v in pins.journal[start:]] == [(SLOW, False), (CHILD, True)]
+        sign.show("child_crossing")
+        assert len(pins.journal) == start + 2
+        sign.show(None)
+        assert not any(level(pins, g) for g in (SLOW, CHILD, SCHOOL))
+        sign.show("school_zone")
+    finally:
+        sign.close()
+        pins.reset()
+    assert not level(pins, SCHOOL)
+
+
+def test_a_board_without_sign_lines_selects_nothing(factory: Any) -> None:
+    sign = GpioSignMessages(SHIPPED, factory)
+    sign.show("slow_down")
+    assert sign.current == "slow_down"
+    assert sign.messages == frozenset()
+    sign.close()
+
+
+@pytest.mark.parametrize(
+    ("kmh", "patterns"),
+    [
+        (None, [0, 0]),
+        (0, [0, 0x3F]),
+        (7, [0, 0x07]),
+        (42, [0x66, 0x5B]),
+        (99, [0x6F, 0x6F]),
+        (100, [0, 0]),
+        (-1, [0, 0]),
+    ],
+)
+def test_digit_patterns(kmh: int | None, patterns: list[int]) -> None:
+    assert digit_patterns(kmh, 2) == patterns
+
+
+def test_shift_register_display_read_back_as_a_74hc595_chain() -> None:
+    from tests.decisions.pins import Chain595, journal_factory
+
+    pins = journal_factory()
+    display = ShiftRegisterDisplay(V2, pins)
+    try:
+        for value in (42, 42, 7, None, 99, 130, 31):
+            display.show(value)
+        shown = Chain595(DATA, CLOCK, LATCH, 2, enable=ENABLE).replay(pins.journal)
+        texts = [text for _, text in shown]
+        # Blank at start; 42 (once: a repeat shifts nothing), 7, dark, 99, dark (3 digits do
+        # not fit), 31. Each latch shows what was shifted; /OE follows whether a value is shown.
+        latched = [text for text in texts if text is not None]
+        assert latched == ["42", "7", "99", "31"]
+        assert texts[-1] == "31"
+        assert display.shifts == 7  # the initial blank and six changes
+        assert level(pins, ENABLE) is False  # /OE low: lit
+    finally:
+        display.close()
+        pins.reset()
+    # Dark after close: /OE was driven high (off) before the line was released.
+    enable = [v for _, gpio, v in pins.journal if gpio == ENABLE]
+    assert enable[-2:] == [True, False]  # driven high, then released (an input: pulled up)
+
+
+def test_common_anode_digits_are_inverted() -> None:
+    from tests.decisions.pins import Chain595, journal_factory
+
+    profile = V2.model_copy(
+        update={
+            "speed_display": V2.speed_display.model_copy(update={"segments_active_high": False})
+        }
+    )
+    pins = journal_factory()
+    display = ShiftRegisterDisplay(profile, pins)
+    try:
+        display.show(8)
+        chain = Chain595(DATA, CLOCK, LATCH, 2)
+        chain.replay(pins.journal)
+        assert chain.shift == [0xFF ^ 0x7F, 0xFF]  # right digit 8, left digit dark
+    finally:
+        display.close()
+        pins.reset()
+
+
+def test_speaker_enable_and_heartbeat(factory: Any) -> None:
+    amp = OutputLineSwitch(V2, factory, "speaker_enable")
+    beat = HeartbeatPin(V2, factory)
+    try:
+        assert amp.fitted and beat.fitted
+        amp.set(True)
+        assert level(factory, AMP) is True
+        amp.set(False)
+        assert level(factory, AMP) is False
+        for _ in range(4):
+            beat.toggle()
+        assert changes(factory, HEARTBEAT) == [False, True, False, True, False]
+        assert beat.toggles == 4
+    finally:
+        amp.close()
+        beat.close()
+    assert level(factory, AMP) is False
+
+
+def test_outputs_missing_from_a_board_do_nothing(factory: Any) -> None:
+    amp = OutputLineSwitch(SHIPPED, factory, "speaker_enable")
+    beat = HeartbeatPin(SHIPPED, factory)
+    assert not amp.fitted and not beat.fitted
+    amp.set(True)
+    beat.toggle()
+    amp.close()
+    beat.close()
+
+
+def test_status_led_blinks(factory: Any) -> None:
+    led = StatusLed(SHIPPED, factory)
+    try:
+        led.blink(0.05, 0.05)
+        time.sleep(0.5)
+        assert changes(factory, STATUS).count(True) >= 2
+        led.set(True)
         assert level(factory, STATUS) is True
     finally:
         led.close()

@@ -13,9 +13,13 @@ from hypothesis import strategies as st
 from pole_agent.config import RadarConfig
 from pole_agent.perception.radar_lines import (
     MAX_LINE_BYTES,
+    CounterReport,
+    DetectedObject,
     InfoLine,
     NoTarget,
+    ObjectReport,
     ParsedLine,
+    RangeFrame,
     Rejected,
     SpeedFrame,
     parse_line,
@@ -24,7 +28,16 @@ from pole_agent.perception.radar_lines import (
 #: The sensor's limit at 20 kHz (the shipped configs): about 224 km/h.
 MAX_KMH = RadarConfig(sample_rate_hz=20000).max_speed_kmh
 T = 137.5
-RESULT_TYPES = (SpeedFrame, NoTarget, InfoLine, Rejected)
+RESULT_TYPES = (
+    SpeedFrame,
+    NoTarget,
+    InfoLine,
+    Rejected,
+    RangeFrame,
+    ObjectReport,
+    DetectedObject,
+    CounterReport,
+)
 
 
 def parse(line: bytes) -> ParsedLine:
@@ -70,8 +83,8 @@ def test_max_speed_of_the_shipped_rate() -> None:
         (b'{"speed": 12.5, "magnitude": 456, "uptime": 12345.67}', 12.5, 456.0),
         (b'{"speed" : 33.3 , "magnitude" : 12}', 33.3, 12.0),
         (b'{ "speed" : "-33.3" }', -33.3, None),
-        (b'{"DetectedObjectVelocity":"-12.3"}', -12.3, None),
-        (b'{"DetectedObjectVelocity": 44}', 44.0, None),
+        (b'"kmph",12.3', 12.3, None),
+        (b'"mps", -2.5', -9.0, None),
     ],
 )
 def test_documented_forms(line: bytes, speed: float, magnitude: float | None) -> None:
@@ -152,7 +165,6 @@ def test_blank_and_zero_reports_mean_no_target(line: bytes) -> None:
             b'{"SamplingRate":10000, "resolution":0.0607}',
             {"SamplingRate": 10000, "resolution": 0.0607},
         ),
-        (b'{"DetectedObjectCount":3}', {"DetectedObjectCount": 3}),
         (b"{}", {}),
     ],
 )
@@ -160,14 +172,27 @@ def test_echo_and_query_lines_are_info(line: bytes, fields: dict[str, object]) -
     assert parse(line) == InfoLine(T, fields)
 
 
-def test_object_report_is_info_for_now() -> None:
+def test_object_report_is_parsed() -> None:
     line = (
         b'{"classifier" : "object_outbound", "end_time" : "155905.467", "start_time" : '
         b'"155904.731", "delta_time_msec" : 736, "max_speed_mps" : 13.39}'
     )
     result = parse(line)
-    assert isinstance(result, InfoLine)
-    assert result.fields["classifier"] == "object_outbound"
+    assert isinstance(result, ObjectReport)
+    assert result.inbound is False
+    assert result.max_speed_kmh == pytest.approx(13.39 * 3.6)
+
+
+@pytest.mark.parametrize(
+    ("line", "speed"),
+    [(b'{"DetectedObjectVelocity":"-12.3"}', -12.3), (b'{"DetectedObjectVelocity": 44}', 44.0)],
+)
+def test_detected_object_report_is_not_a_frame(line: bytes, speed: float) -> None:
+    assert parse(line) == DetectedObject(T, speed)
+
+
+def test_counter_answer() -> None:
+    assert parse(b'{"DetectedObjectCount":3}') == CounterReport(T, 3)
 
 
 def test_speed_at_exactly_the_maximum_is_accepted() -> None:
@@ -217,8 +242,9 @@ def test_unusable_magnitude_in_json_is_ignored() -> None:
         (b"\xff\xfe12.3", "not_text"),
         ("12,3 km/h \u00e9".encode(), "not_text"),
         ("\uff11\uff12".encode(), "not_text"),
-        (b'{"speed":[12.3, 45.6],"magnitude":[400, 300]}', "unsupported_array"),
-        (b'{"speed":[]}', "unsupported_array"),
+        (b'{"speed":[12.3, 45.6],"magnitude":[400]}', "array_mismatch"),
+        (b'{"speed":[12.3, 999]}', "out_of_range"),
+        (b'{"speed":3,"range":-1}', "negative_range"),
         (b'{"speed":true}', "not_a_number"),
         (b'{"speed":false}', "not_a_number"),
         (b'{"DetectedObjectVelocity":true}', "not_a_number"),
@@ -351,7 +377,7 @@ FORMS: dict[str, Callable[[float], bytes]] = {
     "json spaced": lambda s: f'{{"speed" : {s!r} , "magnitude" : 456}}'.encode(),
     "json direction": _direction_json,
     "json km/h unit": lambda s: json.dumps({"speed": s, "unit": "km/h"}).encode(),
-    "detected object": lambda s: json.dumps({"DetectedObjectVelocity": repr(s)}).encode(),
+    "json array": lambda s: json.dumps({"speed": [s], "magnitude": [400]}).encode(),
 }
 
 speeds = st.floats(min_value=-MAX_KMH, max_value=MAX_KMH, allow_nan=False).filter(

@@ -104,16 +104,24 @@ def test_naive_datetime_rejected() -> None:
         schedule("07:00", "21:00").at(datetime(2026, 3, 2, 8, 0))
 
 
+def _core(state: ZoneState) -> ZoneState:
+    """The state without its explanation (window name, school day, reason)."""
+    return ZoneState(active=state.active, limit_kmh=state.limit_kmh)
+
+
 def test_limit_in_force_inside_and_outside_the_window() -> None:
     sched = schedule("07:00", "21:00")
-    assert sched.at(seoul(8, 0)) == ZoneState(active=True, limit_kmh=30)
-    assert sched.at(seoul(22, 0)) == ZoneState(active=False, limit_kmh=50)
+    assert _core(sched.at(seoul(8, 0))) == ZoneState(active=True, limit_kmh=30)
+    assert _core(sched.at(seoul(22, 0))) == ZoneState(active=False, limit_kmh=50)
+    assert sched.at(seoul(8, 0)).window == "active"
+    assert sched.at(seoul(22, 0)).window == ""
 
 
 def test_default_zone_config() -> None:
     sched = ZoneSchedule(ZoneConfig())
-    assert sched.at(seoul(7, 0)) == ZoneState(active=True, limit_kmh=30.0)
-    assert sched.at(seoul(6, 59)) == ZoneState(active=False, limit_kmh=50.0)
+    assert _core(sched.at(seoul(7, 0))) == ZoneState(active=True, limit_kmh=30.0)
+    assert _core(sched.at(seoul(6, 59))) == ZoneState(active=False, limit_kmh=50.0)
+    assert sched.at(seoul(7, 0)).conservative is False
 
 
 times_of_day = st.times().map(lambda t: t.replace(microsecond=0))
