@@ -44,6 +44,10 @@ def sim_config(
         update={
             "outputs": base.outputs.model_copy(update={"pin_factory": "mock"}),
             "warning": base.warning.model_copy(update=warning),
+            # Lines are stamped on arrival and the clock runs x10: a 100 ms stall of a loaded
+            # test machine would look like a 1 s gap and split a transit. Vehicles in these
+            # tests are >= 10 simulated seconds apart, so a longer gap costs nothing.
+            "tracking": base.tracking.model_copy(update={"gap_s": 2.5}),
             "state_dir": tmp_path / "state",
             "mqtt": mqtt,
         }
