@@ -38,6 +38,7 @@ from pole_agent.drivers.radar_watch import RadarWatch
 from pole_agent.health import HealthBoard, HealthState
 from pole_agent.perception.radar_lines import (
     MAX_SPECTRUM_BYTES,
+    REPORT_TYPES,
     InfoLine,
     ParsedLine,
     Rejected,
@@ -97,6 +98,7 @@ class SerialRadar:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"{name}-reader", daemon=True)
         self._last_tick = float("-inf")
+        self._stale = False
         self._health = health
         self._watch = RadarWatch(config.stale_after_s, config.stuck_after_s)
         self._link_health: tuple[HealthState, str] | None = None
@@ -137,6 +139,7 @@ class SerialRadar:
         state, reason = self._link_health or ("ok", "")
         if self.stats.state in ("configuring", "reading"):
             verdict = self._watch.check(now)
+            self._stale = verdict.state == "stale"
             if verdict.state != "ok":
                 state, reason = "failed", verdict.reason
             elif self._link_health is None:
@@ -299,5 +302,9 @@ class SerialRadar:
         else:
             self.stats.reports += 1
         self._watch.observe(parsed)
+        if self._stale and isinstance(parsed, REPORT_TYPES):
+            # Reports flow again: say so before this one is handled, so that the pipeline does
+            # not discard the first frames of a vehicle as coming from a failed sensor.
+            self._report_health(now)
         self._on_parsed(parsed)
         return parsed

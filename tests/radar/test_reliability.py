@@ -147,3 +147,22 @@ def test_stale_sensor_is_marked_within_its_timeout_through_the_driver(tmp_path: 
     assert shown(rig) is None
     assert rig.pipeline.speed_trusted is False
     assert rig.pipeline.time_to_arrival_s(radar_rig.clock.monotonic()) is None
+
+
+def test_first_report_after_a_stale_spell_is_already_trusted(tmp_path: Path) -> None:
+    """A sensor that falls silent and comes back: recovery is reported before the first new
+    report is handled, so a vehicle arriving with it loses no frame to the failed state."""
+    rig = pipeline_rig(clock=ManualClock())
+    trusted_when_handled: list[bool] = []
+    with bench(tmp_path, stale_after_s=1.0) as radar_rig:
+        radar_rig.board.subscribe(lambda current, previous: rig.pipeline.on_sensor_health(current))
+        radar_rig.radar._on_parsed = lambda parsed: trusted_when_handled.append(
+            rig.pipeline.speed_trusted
+        )
+        assert wait_for(lambda: radar_rig.state() == "ok")
+        radar_rig.emulator.set_silent(True)
+        assert wait_for(lambda: radar_rig.state() == "failed")
+        trusted_when_handled.clear()
+        radar_rig.emulator.set_silent(False)
+        assert wait_for(lambda: len(trusted_when_handled) >= 3)
+    assert trusted_when_handled[0] is True, trusted_when_handled

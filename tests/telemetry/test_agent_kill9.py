@@ -130,9 +130,9 @@ def test_kill9_mid_stream_then_restart_replays_the_spool(tmp_path: Path) -> None
     assert second_boot != first_boot
     report = consumer.consumer.report()
     assert [g for g in report.gaps if g.boot_id == first_boot] == [], report.gaps
-    # Every vehicle that had left the beam (and its transit closed: gap 1 s, batch 0.2 s) well
-    # before the kill was reported by the first boot.
-    gone = [v for v in vehicles if v.exit_s < killed_at - 3.0]
+    # Every vehicle that had left the beam well before the kill (its transit closes 1 s after,
+    # the batch is committed within 0.2 s; generous for a loaded machine) was reported.
+    gone = [v for v in vehicles if v.exit_s < killed_at - 4.0]
     assert consumer.received(POLE_ID, "events/vehicle", first_boot) >= len(gone)
     replayed = {(s, q) for s, _, q in left}
     for stream in {s for s, _ in replayed}:
