@@ -15,7 +15,13 @@ import sys
 
 from bench.sim_pole import ROOT
 
-BENCHMARKS = ("latency", "resources")
+BENCHMARKS = (
+    "latency",
+    "resources",
+    "radar_throughput",
+    "warning_outputs_latency",
+    "telemetry_throughput",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

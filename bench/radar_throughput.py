@@ -158,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vehicles", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="passes over the lines, timed")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="200 vehicles, one pass")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.vehicles, args.repeat = 200, 1
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
     radar = RadarConfig(sample_rate_hz=20000, mounting_angle_deg=ANGLE_DEG)

@@ -5,6 +5,9 @@ angle-corrected speed is over the limit on ``confirm_frames`` consecutive frames
 turns the beacons on; they stay on while that transit is open and until ``hold_s`` after its last
 frame. A receding vehicle never warns (the driver cannot see the beacons), and one bad line can
 never warn because at least two consecutive frames are needed.
+
+This is the over-limit rule alone; ``warning_policy.WarningPolicy`` inherits it unchanged and adds
+the sign, the speed display, the child warning, fail-safe and decision records (docs/warnings.md).
 """
 
 from __future__ import annotations

@@ -54,7 +54,11 @@ def pole_config(tmp_path: Path, radar_port: str, **sections: Any) -> PoleConfig:
     """deploy/config/simulator.toml on the rev 2 board, recording audio, with this test's
     state folder, no broker, and ``sections`` replaced (e.g. zone=ZoneConfig(...))."""
     base = load_config(SIM_CONFIG).with_radar_port(radar_port)
+    # A starved emulator thread on a busy machine must not look like a stale radar: at x10,
+    # 2 simulated s are only 200 ms real. (An unplug is still seen at once.)
+    road = base.radars.road.model_copy(update={"stale_after_s": 10.0})
     update: dict[str, Any] = {
+        "radars": base.radars.model_copy(update={"road": road}),
         "outputs": base.outputs.model_copy(
             update={"board": "spole-rpi4-v2", "pin_factory": "mock"}
         ),
@@ -153,6 +157,15 @@ class WarningPole:
             if time.monotonic() > end:
                 raise TimeoutError(f"simulated time {sim_t} not reached")
             time.sleep(0.01)
+
+    def wait_for(self, condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+        """Wait (real time, generously) for a condition; whether it came true."""
+        end = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.01)
+        return True
 
     def records(self, kind: str | None = None) -> list[DecisionRecord]:
         assert self.agent.warnings is not None

