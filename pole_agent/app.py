@@ -266,6 +266,9 @@ def build_agent(
         )
     except SetupError as err:
         raise StartupError(str(err)) from None
+    # Every decision of the warning rules is published (events/decision): the city can audit
+    # why the pole spoke to a child at 08:12.
+    warnings.outputs.subscribe(reporter.decision)
 
     road = config.radars.road
     pipeline = RadarPipeline(

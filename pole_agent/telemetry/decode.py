@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from pole_agent.telemetry.messages import (
     SCHEMA_VERSION,
+    DecisionEvent,
     FaultEvent,
     Payload,
     PedestrianEvent,
@@ -29,6 +30,7 @@ _BY_STREAM: dict[str, type[Payload]] = {
     "events/vehicle": VehicleEvent,
     "events/pedestrian": PedestrianEvent,
     "events/warning": WarningEvent,
+    "events/decision": DecisionEvent,
     "events/fault": FaultEvent,
     "stats": StatsReport,
     "health": HealthReport,

@@ -170,6 +170,24 @@ class WarningEvent(Message):
     )
 
 
+class DecisionEvent(Message):
+    """A decision of the warning rules other than the over-limit warning (which events/warning
+    carries): a child warning (voice and sign), the speed display blanked, a fail-safe mode
+    change. ``ts`` is when it was decided; the record says what triggered it and why."""
+
+    kind: Literal["child_warning", "display_blanked", "mode"] = Field(
+        description="What was decided."
+    )
+    rule: str = Field(description="The rule that decided it (docs/warnings.md).")
+    trigger: str = Field(description="What set it off, in words.")
+    inputs: dict[str, str | float | int | bool | None] = Field(
+        description="The values the rule looked at (speeds, time to arrival, zone, mode, ...)."
+    )
+    outputs: list[str] = Field(
+        description="What the pole did, e.g. beacons, sign:child_crossing, voice:car_coming_ko."
+    )
+
+
 HealthStateName = Literal["ok", "degraded", "failed"]
 
 

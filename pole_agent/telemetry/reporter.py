@@ -18,12 +18,14 @@ from typing import Any, TypeVar
 from pole_agent import __version__
 from pole_agent.clock import wall_at
 from pole_agent.decisions.beacon_policy import WarningStart
+from pole_agent.decisions.warning_policy import DecisionRecord
 from pole_agent.decisions.zone_schedule import ZoneState
 from pole_agent.health import ComponentHealth
 from pole_agent.perception.transit import Transit
 from pole_agent.ports import Clock, Publisher
 from pole_agent.telemetry import topics
 from pole_agent.telemetry.messages import (
+    DecisionEvent,
     FaultEvent,
     JsonScalar,
     Message,
@@ -197,6 +199,25 @@ class Reporter:
             crossing=crossing,
             source=source,
             warned=warned,
+        )
+        self._emit(topic, event)
+
+    def decision(self, record: DecisionRecord) -> None:
+        """A decision record from the warning rules (called in the thread that decided: the
+        message goes to the spool's queue). Over-limit records are left to ``warning_start``,
+        which publishes the same decision with its warning id on events/warning."""
+        if record.kind == "over_limit":
+            return
+        topic = topics.decision_events(self.pole_id)
+        event = self._make(
+            DecisionEvent,
+            topic,
+            self._wall(record.t),
+            kind=record.kind,
+            rule=record.rule,
+            trigger=record.trigger,
+            inputs=dict(record.inputs),
+            outputs=list(record.outputs),
         )
         self._emit(topic, event)
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from pole_agent.telemetry.discovery import DiscoveryConfig
 from pole_agent.telemetry.messages import (
+    DecisionEvent,
     FaultEvent,
     PedestrianEvent,
     StatusOffline,
@@ -34,6 +35,7 @@ PAYLOADS: dict[str, tuple[type[BaseModel], str]] = {
     "event-vehicle": (VehicleEvent, "spole/<pole_id>/events/vehicle"),
     "event-pedestrian": (PedestrianEvent, "spole/<pole_id>/events/pedestrian"),
     "event-warning": (WarningEvent, "spole/<pole_id>/events/warning"),
+    "event-decision": (DecisionEvent, "spole/<pole_id>/events/decision"),
     "event-fault": (FaultEvent, "spole/<pole_id>/events/fault"),
     "stats": (StatsReport, "spole/<pole_id>/stats"),
     "health": (HealthReport, "spole/<pole_id>/health"),
@@ -46,6 +48,7 @@ BY_STREAM: dict[str, tuple[str, ...]] = {
     "events/vehicle": ("event-vehicle",),
     "events/pedestrian": ("event-pedestrian",),
     "events/warning": ("event-warning",),
+    "events/decision": ("event-decision",),
     "events/fault": ("event-fault",),
     "stats": ("stats",),
     "health": ("health",),

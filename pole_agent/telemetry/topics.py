@@ -16,6 +16,7 @@ Stream = Literal[
     "events/vehicle",
     "events/pedestrian",
     "events/warning",
+    "events/decision",
     "events/fault",
     "stats",
     "health",
@@ -26,12 +27,15 @@ STREAMS: Final[tuple[Stream, ...]] = (
     "events/vehicle",
     "events/pedestrian",
     "events/warning",
+    "events/decision",
     "events/fault",
     "stats",
     "health",
 )
 
-SAFETY_STREAMS: Final[frozenset[str]] = frozenset({"events/warning", "events/fault"})
+SAFETY_STREAMS: Final[frozenset[str]] = frozenset(
+    {"events/warning", "events/decision", "events/fault"}
+)
 """Streams whose messages are kept when the spool is full (routine ones are dropped first)."""
 
 _POLE_ID = re.compile(r"^[a-z0-9-]{1,64}$")
@@ -55,6 +59,10 @@ def pedestrian_events(pole_id: str) -> str:
 
 def warning_events(pole_id: str) -> str:
     return topic(pole_id, "events/warning")
+
+
+def decision_events(pole_id: str) -> str:
+    return topic(pole_id, "events/decision")
 
 
 def fault_events(pole_id: str) -> str:
@@ -97,3 +105,41 @@ def is_safety(name: str) -> bool:
     """Whether a topic carries safety events (warnings, faults)."""
     parsed = parse(name)
     return parsed is not None and parsed[1] in SAFETY_STREAMS
+
+
+# -- remote management (docs/remote.md): the city writes, the pole reads and answers -------------
+
+
+def config_desired(pole_id: str) -> str:
+    """The city's desired config for one pole (the pole reads it)."""
+    return f"{PREFIX}/{pole_id}/config/desired"
+
+
+def config_reported(pole_id: str) -> str:
+    """The pole's answer to a desired config: applied version, rejection or rollback (retained)."""
+    return f"{PREFIX}/{pole_id}/config/reported"
+
+
+def command(pole_id: str, name: str) -> str:
+    return f"{PREFIX}/{pole_id}/cmd/{name}"
+
+
+def commands_filter(pole_id: str) -> str:
+    """A subscription filter for every command sent to one pole."""
+    return f"{PREFIX}/{pole_id}/cmd/+"
+
+
+def command_result(pole_id: str, name: str) -> str:
+    return f"{PREFIX}/{pole_id}/cmd/{name}/result"
+
+
+def parse_remote(pole_id: str, name: str) -> tuple[Literal["config", "command"], str] | None:
+    """``("config", "")`` for the pole's desired config topic, ``("command", <name>)`` for one
+    of its command topics, None for anything else (never raises)."""
+    if name == config_desired(pole_id):
+        return "config", ""
+    base = f"{PREFIX}/{pole_id}/cmd/"
+    rest = name[len(base) :] if name.startswith(base) else ""
+    if rest and "/" not in rest and re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", rest):
+        return "command", rest
+    return None

@@ -3,13 +3,16 @@ OPS243 emulator, the rev 2 board's pins read back, the speaker recording what it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from pole_agent.decisions.clock_trust import TimeMark
+from pole_agent.telemetry import schema_files
 from simulator.pedestrians import Pedestrian
 from simulator.world import Vehicle
 from tests.decisions.scenario import (
@@ -88,6 +91,18 @@ def test_child_steps_out_as_a_speeding_car_approaches(
     amp_changes = pole.changes(AMP)
     assert [v for _, v in amp_changes] == [True, False]
     assert amp_changes[1][0] - amp_changes[0][0] == pytest.approx(0.1 + played.duration_s, abs=1.5)
+
+    # The decision is published for the city (events/decision), valid against its schema.
+    published = [
+        json.loads(payload)
+        for topic, payload in pole.agent.reporter.published
+        if topic.endswith("/events/decision")
+    ]
+    child_events = [e for e in published if e["kind"] == "child_warning"]
+    assert child_events, pole.agent.reporter.published
+    assert child_events[0]["rule"] == warning.rule
+    assert child_events[0]["inputs"]["pedestrian_kind"] == "child"
+    jsonschema.validate(child_events[0], schema_files.schema_of("event-decision"))
 
     # The driver was warned first for speed, then the sign switched to CHILD CROSSING.
     (over,) = pole.records("over_limit")
