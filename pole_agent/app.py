@@ -27,14 +27,20 @@ from pole_agent.drivers.mqtt_link import MqttLink
 from pole_agent.drivers.ops243_session import RadarIdentity
 from pole_agent.drivers.serial_radar import SerialRadar
 from pole_agent.health import ComponentHealth, HealthBoard
+from pole_agent.perception.camera.camera_path import CameraPath, build_camera_path
+from pole_agent.perception.camera.detection import Detector
 from pole_agent.perception.kerb_frames import KerbFrames
+from pole_agent.perception.kerb_inference import KerbInference
+from pole_agent.perception.kerb_model_setup import build_kerb_inference
 from pole_agent.perception.transit import TransitTracker
 from pole_agent.ports import Clock, Publisher
 from pole_agent.radar_pipeline import RadarPipeline
+from pole_agent.remote.wiring import RemoteParts, RemoteSetupError, build_remote
+from pole_agent.status_socket import StatusServer, build_snapshot, socket_path
 from pole_agent.telemetry import topics
 from pole_agent.telemetry.discovery import discovery_messages
 from pole_agent.telemetry.health_report import HealthCollector
-from pole_agent.telemetry.messages import StatusOffline
+from pole_agent.telemetry.messages import ModelVersion, StatusOffline
 from pole_agent.telemetry.offline import OfflinePublisher
 from pole_agent.telemetry.report_messages import LinkReport
 from pole_agent.telemetry.reporter import BirthInfo, RadarIdentities, Reporter
@@ -102,10 +108,16 @@ class Agent:
     kerb_radar: SerialRadar | None = None
     kerb_frames: KerbFrames | None = None
     """The kerb radar's frames, for pedestrian perception (None without a kerb radar)."""
+    kerb_model: KerbInference | None = None
+    """The kerb radar's model on its own thread (None without a kerb radar or a usable model)."""
+    camera: CameraPath | None = None
+    """The camera path (capture and detector threads; None without an enabled [camera])."""
     warnings: WarningParts | None = None
     """Sign, speed digits, speaker, fail-safe, heartbeat; ``warnings.outputs`` is the
     Detections port (docs/warnings.md)."""
     telemetry_timer: TelemetryTimer | None = None
+    remote: RemoteParts | None = None
+    """Remote config and commands from the city (None unless [remote] is enabled)."""
     components: list[Component] = field(default_factory=list)
     stop_reason: str = "stopped"
     _started: list[Component] = field(default_factory=list)
@@ -154,9 +166,11 @@ def build_agent(
     pin_factory: Any = None,
     hw_dirs: list[Path] | None = None,
     kernel_clock_sync: Callable[[], bool | None] | None = None,
+    camera_detector: Detector | None = None,
 ) -> Agent:
     """Build every component from the config. Raises StartupError when something the agent
-    cannot run without is missing (a board profile, a writable state dir, GPIO)."""
+    cannot run without is missing (a board profile, a writable state dir, GPIO).
+    ``camera_detector`` replaces the configured camera model (the simulator's detector)."""
     _check_state_dir(config.state_dir)
     try:
         profile = resolve_profile(config.outputs.board, hw_dirs or default_hw_dirs())
@@ -196,6 +210,18 @@ def build_agent(
     built: dict[str, Agent] = {}
     mqtt: MqttLink | None = None
     publisher: Publisher
+    try:
+        remote = build_remote(
+            config,
+            clock=clock,
+            health=health,
+            publish=lambda t, p, retain: built["agent"].publisher.publish(t, p, retain=retain),
+            rebirth=lambda: _rebirth(built["agent"]),
+            voice=lambda: built["agent"].warnings.voice if built["agent"].warnings else None,
+            volume=config.audio.volume,
+        )
+    except RemoteSetupError as err:
+        raise StartupError(str(err)) from err
     if config.mqtt is not None:
         try:
             mqtt = MqttLink(
@@ -219,6 +245,8 @@ def build_agent(
                     else list
                 ),
                 health=health,
+                subscriptions=remote.subscriptions if remote is not None else (),
+                on_message=remote.handler.on_message if remote is not None else None,
             )
         except (OSError, ValueError) as err:
             raise StartupError(f"mqtt: {err}") from err
@@ -236,17 +264,18 @@ def build_agent(
             for role, ident in agent.radar_identities.items()
         }
 
+    birth = BirthInfo(
+        versions=software_versions(),
+        radars=radar_identities,
+        config_version=config.config_version,
+    )
     reporter = Reporter(
         config.pole_id,
         boot_id,
         clock,
         publisher,
         capabilities=["radar", "beacons"],
-        birth=BirthInfo(
-            versions=software_versions(),
-            radars=radar_identities,
-            config_version=config.config_version,
-        ),
+        birth=birth,
         stats_interval_s=telemetry.stats_interval_s,
         warning_hold_s=config.warning.hold_s,
     )
@@ -303,6 +332,35 @@ def build_agent(
             health=health,
             name="radar.kerb",
         )
+    kerb_model = (
+        build_kerb_inference(
+            config.kerb_model,
+            config.radars.kerb,
+            frames=kerb_frames,
+            detections=warnings.outputs,
+            health=health,
+            clock=clock,
+        )
+        if kerb_frames is not None and config.radars.kerb is not None
+        else None
+    )
+    if kerb_model is not None:  # the birth message names the models the pole runs
+        birth.models.append(
+            ModelVersion(name=kerb_model.model_name, version=kerb_model.model_version)
+        )
+    # The camera feeds the same Detections port as the kerb model; its problems (camera gone,
+    # model missing, over budget) are health states, never a start-up error: radar goes on.
+    camera = (
+        build_camera_path(
+            config.camera,
+            clock=clock,
+            health=health,
+            port=warnings.outputs,
+            detector=camera_detector,
+        )
+        if config.camera is not None and config.camera.enabled
+        else None
+    )
 
     agent = Agent(
         config=config,
@@ -320,8 +378,11 @@ def build_agent(
         radar=radar,
         kerb_radar=kerb_radar,
         kerb_frames=kerb_frames,
+        kerb_model=kerb_model,
+        camera=camera,
         warnings=warnings,
     )
+    agent.remote = remote
     built["agent"] = agent
     no_link = LinkReport(state=publisher.link_state(), connects=0, delivered=0, rejected=0)
     collector = HealthCollector(
@@ -350,6 +411,13 @@ def build_agent(
         if mqtt is not None:
             mqtt.close(reporter.stopped(agent.stop_reason))
 
+    # Local tools (`pole-agent status`, `watch`, `selftest`) read the agent through this socket;
+    # it cannot bind: a health problem, never a start-up error.
+    status_server = StatusServer(
+        socket_path(config.state_dir),
+        lambda: build_snapshot(agent),
+        on_problem=lambda why: health.report("status", "degraded", why, clock.monotonic()),
+    )
     agent.components = [
         Component("outputs", lambda: status_led.set(True), stop_outputs),
         Component("spool", outbox.start, outbox.close),
@@ -361,9 +429,28 @@ def build_agent(
         Component("pipeline", lambda: None, pipeline.flush),
         Component("radar", radar.start, radar.stop),
         *(
+            [Component("kerb model", kerb_model.start, kerb_model.stop)]
+            if kerb_model is not None
+            else []
+        ),
+        *(
             [Component("kerb radar", kerb_radar.start, kerb_radar.stop)]
             if kerb_radar is not None
             else []
         ),
+        *([Component("camera", camera.start, camera.stop)] if camera is not None else []),
+        Component("status socket", status_server.start, status_server.stop),
+        *([Component("remote", remote.start, remote.stop)] if remote is not None else []),
     ]
     return agent
+
+
+def _rebirth(agent: Agent) -> None:
+    """Publish the birth (retained status) and the discovery configs again (``rebirth``)."""
+    config = agent.config
+    publisher = agent.publisher
+    publisher.publish(topics.status(config.pole_id), agent.reporter.online(), retain=True)
+    if config.telemetry.discovery:
+        prefix = config.telemetry.discovery_prefix
+        for topic, payload in discovery_messages(config.pole_id, __version__, prefix):
+            publisher.publish(topic, payload, retain=True)

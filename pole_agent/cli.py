@@ -19,11 +19,15 @@ from pole_agent.board_profile import default_hw_dirs
 from pole_agent.clock import SystemClock
 from pole_agent.config import ConfigError, PoleConfig, load_config, summary
 from pole_agent.daemon import install_stop_signals, run_until_stopped
+from pole_agent.installer.commission import add_commission_command
+from pole_agent.installer.selftest import add_selftest_command
+from pole_agent.installer.status import add_status_command
+from pole_agent.installer.watch import add_watch_command
 from pole_agent.logging_setup import setup_logging
 from pole_agent.preflight import preflight
 from pole_agent.radar_tools import add_radar_commands
 from pole_agent.release_cli import add_release_commands, add_update_commands
-from pole_agent.systemd_notify import SystemdNotifier
+from pole_agent.remote.wiring import RestartAwareNotifier, local_or_remote
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -67,15 +71,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         for problem in problems:
             log.error("config %s: %s", args.config, problem)
         return EXIT_CONFIG
-    try:
-        agent = build_agent(config, SystemClock())
-    except StartupError as err:
-        log.error("cannot start: %s", err)
-        return EXIT_STARTUP
     stop = threading.Event()
     received = install_stop_signals(stop)
-    notifier = SystemdNotifier.from_environ()
-    reason = run_until_stopped(agent, stop, args.duration, notifier=notifier)
+    config = local_or_remote(config)
+    while True:
+        try:
+            agent = build_agent(config, SystemClock())
+        except StartupError as err:
+            log.error("cannot start: %s", err)
+            return EXIT_STARTUP
+        notifier = RestartAwareNotifier.from_environ()
+        remote = agent.remote
+        if remote is not None and isinstance(notifier, RestartAwareNotifier):
+            remote.on_restart = stop.set
+            notifier.restarting = remote.restart_pending
+        reason = run_until_stopped(agent, stop, args.duration, notifier=notifier)
+        # A remote config applied or rolled back (or a `reload` command): rebuild the agent.
+        if received or remote is None or not remote.restart_pending():
+            break
+        if remote.restart_config is not None:
+            config = remote.restart_config
+        else:
+            reloaded = _load_checked(args.config, problems)
+            if problems or reloaded is None:
+                for problem in problems:
+                    log.error("config %s: %s", args.config, problem)
+                return EXIT_CONFIG
+            config = local_or_remote(reloaded)
+        log.info("restarting the agent with config version %s", config.config_version)
+        stop.clear()
     log.info("exiting (%s%s)", reason, f": {', '.join(received.values())}" if received else "")
     return EXIT_OK
 
@@ -155,8 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_update_commands(sub)
 
     add_radar_commands(sub)
+    add_status_command(sub)
+    add_watch_command(sub)
+    add_selftest_command(sub)
+    add_commission_command(sub)
 
-    fleet = sub.add_parser("fleet", help="the city's side: consume many poles' telemetry")
+    fleet = sub.add_parser(
+        "fleet",
+        help="the city's side: consume telemetry, manage credentials, send config and commands",
+    )
     fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True, metavar="ACTION")
     listen = fleet_sub.add_parser(
         "listen", help="subscribe to poles, de-duplicate, report gaps, store in SQLite"
@@ -166,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(listen)
     _add_log_options(listen)
     listen.set_defaults(func=cmd_fleet_listen)
+    from pole_agent.fleet.admin_cli import add_admin_commands  # noqa: PLC0415
+
+    add_admin_commands(fleet_sub)
 
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)

@@ -4,7 +4,9 @@ An installer or engineer records what a radar sends (raw lines, spectra included
 arrival times) through the real driver, so the recording starts with the sensor configured as
 the pole configures it; replay feeds a recording back through the same parser, the same
 stale/stuck watch and the same transit tracker the agent runs, and prints what they made of it.
-Tests replay recordings made from the emulator.
+Tests replay recordings made from the emulator. Spectrum lines in a recording also go through
+the kerb radar model (``--model-file``, default the shipped one; ``--no-model``), which prints
+what it saw in each window (``pole_agent.perception.model_replay``).
 
 The file (docs/radar.md, "Recordings") is JSON lines, UTF-8:
 
@@ -46,6 +48,7 @@ from pole_agent.config import (
 )
 from pole_agent.drivers.radar_watch import RadarWatch
 from pole_agent.drivers.serial_radar import SerialRadar
+from pole_agent.perception.model_replay import ModelReplay
 from pole_agent.perception.radar_lines import (
     ParsedLine,
     RangeFrame,
@@ -220,6 +223,7 @@ def replay(
     speed: float = 0.0,
     on_transit: Callable[[Transit], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    on_spectrum: Callable[[SpectrumLine], None] | None = None,
 ) -> ReplayResult:
     """Feed recorded lines through the parser, the watch and the tracker, at ``speed`` times
     real time (0: as fast as possible)."""
@@ -264,6 +268,8 @@ def replay(
             tracker.update_ranges(parsed)
         elif isinstance(parsed, SpectrumLine):
             result.spectra += 1
+            if on_spectrum is not None:
+                on_spectrum(parsed)
         check(item.t)
         closed(tracker.tick(item.t))
     closed(tracker.flush())
@@ -337,12 +343,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         head, lines = read_recording(args.file)
         config, tracking = _radar_config(args, head)
+        model = None if args.no_model else ModelReplay(args.model_file, config.sample_rate_hz)
         result = replay(
             lines,
             config,
             tracking,
             speed=args.speed,
             on_transit=lambda transit: print(describe(transit), flush=True),
+            on_spectrum=None if model is None else model.print_windows,
         )
     except (RecordingError, ConfigError, ValueError) as err:
         print(f"cannot replay: {err}", file=sys.stderr)
@@ -356,6 +364,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"  rejected {reason}: {count}")
     for t, verdict in result.health:
         print(f"  health at {t:.2f} s: {verdict}")
+    if model is not None and result.spectra:
+        print(model.summary())
     return 0
 
 
@@ -380,6 +390,10 @@ def add_radar_commands(sub: Any) -> None:
         "--speed", type=_non_negative, default=0.0, help="x real time (default 0: at once)"
     )
     rep.add_argument("--angle", type=float, default=None, help="mounting angle (deg)")
+    rep.add_argument(
+        "--model-file", type=Path, default=None, help="kerb model for spectra (default: shipped)"
+    )
+    rep.add_argument("--no-model", action="store_true", help="do not run the model on spectra")
     _add_config_options(rep)
     rep.set_defaults(func=cmd_replay)
 

@@ -66,8 +66,14 @@ class MqttLink:
         health: HealthBoard | None = None,
         max_inflight: int = 20,
         backoff: Backoff | None = None,
+        subscriptions: tuple[str, ...] = (),
+        on_message: Callable[[str, bytes], object] | None = None,
     ) -> None:
+        """``subscriptions`` (QoS 1) are made on every connect; what arrives on them goes to
+        ``on_message(topic, payload)`` in paho's thread (remote config and commands)."""
         self._config = config
+        self._subscriptions = subscriptions
+        self._on_message_cb = on_message
         self._client_id = client_id
         self._username = username
         self._password = self._read_password()
@@ -194,6 +200,7 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         return client
 
     def _run(self) -> None:
@@ -263,6 +270,8 @@ class MqttLink:
             for topic, payload in direct:
                 self._direct.add(client.publish(topic, payload, qos=1, retain=True).mid)
             self._room.notify_all()
+        if self._subscriptions:
+            client.subscribe([(name, 1) for name in self._subscriptions])
         self._state = "connected"
         log.info("connected to broker %s:%s", self._config.host, self._config.port)
         self._report("ok", f"connected to {self._config.host}:{self._config.port}")
@@ -313,6 +322,14 @@ class MqttLink:
                 return
             self._room.notify_all()
         self._settle(message, reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._on_message_cb is None:
+            return
+        try:
+            self._on_message_cb(msg.topic, bytes(msg.payload))
+        except Exception:  # a handler bug must not kill paho's thread
+            log.exception("message handler failed on %s", msg.topic)
 
     def _settle(self, message: OutMessage, reason: ReasonCode | None) -> None:
         if reason is not None and reason.is_failure:
@@ -433,3 +450,63 @@ class MqttSubscriber:
             self._on_message_cb(msg.topic, bytes(msg.payload), bool(msg.retain))
         except Exception:  # a consumer bug must not kill paho's thread
             log.exception("message handler failed on %s", msg.topic)
+
+
+class PublishFailedError(Exception):
+    """``publish_once`` could not deliver: refused connection, refused message or timeout."""
+
+
+def publish_once(
+    *,
+    host: str,
+    port: int,
+    topic: str,
+    payload: bytes,
+    retain: bool = False,
+    client_id: str,
+    username: str | None = None,
+    password: str | None = None,
+    ca_file: Path | None = None,
+    timeout_s: float = 10.0,
+) -> None:
+    """Connect, publish one message at QoS 1, wait for its PUBACK and disconnect (``pole-agent
+    fleet send``). Raises PublishFailedError naming what went wrong (the broker's reason code)."""
+    connected: list[ReasonCode] = []
+    acked: list[ReasonCode] = []
+    done = threading.Event()
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+    )
+    if username is not None:
+        client.username_pw_set(username, password)
+    if ca_file is not None:
+        client.tls_set(ca_certs=str(ca_file), tls_version=ssl.PROTOCOL_TLS_CLIENT)
+
+    def on_connect(c: mqtt.Client, u: Any, f: Any, reason: ReasonCode, p: Any) -> None:
+        connected.append(reason)
+        if reason.is_failure:
+            done.set()
+        else:
+            c.publish(topic, payload, qos=1, retain=retain)
+
+    def on_publish(c: mqtt.Client, u: Any, mid: int, reason: ReasonCode, p: Any) -> None:
+        acked.append(reason)
+        done.set()
+
+    client.on_connect = on_connect
+    client.on_publish = on_publish
+    try:
+        client.connect(host, port, 30)
+    except (OSError, ValueError) as err:
+        raise PublishFailedError(f"cannot reach {host}:{port}: {err}") from None
+    client.loop_start()
+    try:
+        if not done.wait(timeout_s):
+            raise PublishFailedError(f"no answer from {host}:{port} within {timeout_s} s")
+        if connected and connected[0].is_failure:
+            raise PublishFailedError(f"the broker refused the connection: {connected[0]}")
+        if acked and acked[0].is_failure:
+            raise PublishFailedError(f"the broker refused the message on {topic}: {acked[0]}")
+    finally:
+        client.disconnect()
+        client.loop_stop()

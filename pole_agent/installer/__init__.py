@@ -1,0 +1,1 @@
+"""The installer's tools: `pole-agent status`, `watch`, `selftest` (docs/installer.md)."""

@@ -1,0 +1,143 @@
+"""`pole-agent status`: what the running agent is doing now, read from its status socket."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pole_agent.config import ConfigError, load_config
+from pole_agent.status_socket import StatusSnapshot, StatusUnavailableError, query, socket_path
+
+DEFAULT_CONFIG = Path("/etc/pole-agent/config.toml")
+EXIT_OK, EXIT_FAIL, EXIT_UNAVAILABLE = 0, 1, 4
+
+BOLD, RED, GREEN, YELLOW, DIM, RESET = (
+    "\x1b[1m",
+    "\x1b[31m",
+    "\x1b[32m",
+    "\x1b[33m",
+    "\x1b[2m",
+    "\x1b[0m",
+)
+_STATE_COLOUR = {"ok": GREEN, "normal": GREEN, "off_hours": GREEN, "connected": GREEN}
+_BAD = {"failed", "fail_safe"}
+
+
+class Painter:
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"{code}{text}{RESET}" if self.colour else text
+
+    def state(self, text: str | None) -> str:
+        shown = text or "-"
+        if text in _STATE_COLOUR:
+            return self(shown, _STATE_COLOUR[text])
+        return self(shown, RED if text in _BAD else YELLOW)
+
+
+def resolve_socket(args: argparse.Namespace) -> Path:
+    """The socket from --socket, or <state_dir>/status.sock of --config. Raises ConfigError."""
+    if args.socket is not None:
+        return Path(args.socket)
+    config = load_config(args.config)
+    return socket_path(config.state_dir)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def render(snap: StatusSnapshot, colour: bool = False) -> list[str]:
+    """The status as lines of text (ANSI colours when ``colour``)."""
+    p = Painter(colour)
+    zone = "active" if snap.zone_active else "not active"
+    limit = "-" if snap.limit_kmh is None else f"{snap.limit_kmh:g} km/h"
+    lines = [
+        p(f"pole {snap.pole_id}", BOLD)
+        + f"  agent {snap.version}  pid {snap.pid}  up {snap.uptime_s:.0f} s  boot {snap.boot_id}",
+        f"mode:    {p.state(snap.mode)}  ({snap.mode_reason})"
+        + ("" if snap.mode_source == "failsafe" else p("  [derived from health]", DIM)),
+        f"zone:    {zone}, limit in force {limit}  ({snap.zone_reason})",
+        f"clock:   {'trusted' if snap.clock_trusted else 'NOT trusted'}",
+        f"health:  {p.state(snap.overall)}",
+    ]
+    for name, item in snap.health.items():
+        lines.append(f"  {name:<18} {p.state(item.state):<8} {item.reason}")
+    for radar in snap.radars:
+        ident = radar.identity or {}
+        who = " ".join(str(ident.get(k)) for k in ("product", "version", "uid") if ident.get(k))
+        lines.append(f"radar {radar.role}: {radar.port}  {who or 'identity not read yet'}")
+    speed = "-" if snap.last_speed_kmh is None else f"{snap.last_speed_kmh:.1f} km/h"
+    lines.append(
+        f"  frames {snap.frames}, last read {_age(snap.last_frame_age_s)}, last speed {speed}"
+    )
+    lines.append(
+        f"transits: {snap.transits_reported} reported, warnings given {snap.warnings_given}"
+    )
+    for t in snap.recent_transits:
+        flag = p("WARNED", YELLOW) if t.warned else ""
+        lines.append(
+            f"  {_age(t.age_s):>12}  {t.direction:<11} {t.peak_kmh:5.1f} km/h "
+            f"(limit {t.limit_kmh:g}) {flag}"
+        )
+    if snap.recent_warnings:
+        lines.append("last decisions:")
+    for w in snap.recent_warnings:
+        lines.append(f"  {_age(w.age_s):>12}  {w.rule}: {w.trigger} -> {', '.join(w.outputs)}")
+    dropped = sum(snap.spool_dropped.values())
+    lines.append(
+        f"spool:   {snap.spool_depth} waiting ({snap.spool_state})"
+        + (p(f", {dropped} dropped", YELLOW) if dropped else "")
+    )
+    lines.append(
+        f"broker:  {snap.broker or 'none configured'}  link {p.state(snap.broker_link)}, "
+        f"{snap.broker_delivered} delivered"
+    )
+    return lines
+
+
+def add_socket_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help=f"the pole's config, to find its state dir (default {DEFAULT_CONFIG})",
+    )
+    group.add_argument(
+        "--socket", type=Path, default=None, help="the agent's status socket (instead of --config)"
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    try:
+        path = resolve_socket(args)
+        snap = query(path)
+    except ConfigError as err:
+        print(f"{args.config}: {'; '.join(err.problems)}", file=sys.stderr)
+        return EXIT_FAIL
+    except StatusUnavailableError as err:
+        print(f"no running agent: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    if args.json:
+        print(snap.model_dump_json(indent=2))
+    else:
+        print("\n".join(render(snap, colour=sys.stdout.isatty())))
+    return EXIT_OK
+
+
+def add_status_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = sub.add_parser("status", help="what the running agent is doing now")
+    add_socket_options(status)
+    status.add_argument("--json", action="store_true", help="the raw snapshot as JSON")
+    status.set_defaults(func=cmd_status)

@@ -1,0 +1,178 @@
+"""Remote management built for one agent (app.py calls ``build_remote``): the handler, the
+topics the MQTT link subscribes to, the commands it knows and a thread that runs the grace-period
+check. A config change is applied by restarting the agent in-process with it (``pole-agent run``
+rebuilds the agent when ``restart_config`` is set; a ``reload`` command re-reads the local file).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from pole_agent.config import PoleConfig
+from pole_agent.health import HealthBoard
+from pole_agent.ports import Clock, VoiceOutput
+from pole_agent.remote.envelope import load_public_key
+from pole_agent.remote.handler import (
+    CommandAction,
+    CommandFailedError,
+    Publish,
+    RemoteHandler,
+    effective_config,
+)
+from pole_agent.remote.store import RemoteStore
+from pole_agent.systemd_notify import SystemdNotifier
+from pole_agent.telemetry import topics
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.5
+
+
+class RemoteSetupError(Exception):
+    """The [remote] section cannot be used (the fleet key file is unreadable ...)."""
+
+
+@dataclass
+class RemoteParts:
+    handler: RemoteHandler
+    subscriptions: tuple[str, ...]
+    restart_config: PoleConfig | None = None
+    """Set when the agent must be rebuilt with another config (applied or rolled back)."""
+    reload_local: bool = False
+    """Set by the ``reload`` command: rebuild from the local file (and the stored remote one)."""
+    on_restart: Callable[[], None] = lambda: None
+    """Set by the runner (``pole-agent run``): stops the running agent so it can be rebuilt."""
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def restart_pending(self) -> bool:
+        return self.restart_config is not None or self.reload_local
+
+    def request_restart(self, config: PoleConfig | None) -> None:
+        if config is None:
+            self.reload_local = True
+        self.restart_config = config
+        self.on_restart()
+
+    def start(self) -> None:
+        self.handler.start()
+        self._thread = threading.Thread(target=self._run, name="remote", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK_S):
+            try:
+                self.handler.tick()
+            except Exception:
+                log.exception("remote grace-period check failed")
+
+
+class RestartAwareNotifier(SystemdNotifier):
+    """The systemd notifier for ``pole-agent run``: when the agent stops only to be rebuilt
+    with another config (``restarting()`` is true), systemd is told ``RELOADING=1`` (the next
+    ``READY=1`` ends the reload) rather than ``STOPPING=1``, which would have it stop the unit."""
+
+    restarting: Callable[[], bool] = staticmethod(lambda: False)
+
+    def stopping(self, status: str | None = None) -> bool:
+        if not self.restarting():
+            return super().stopping(status)
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        text = " ".join((status or "reloading a remote config").split())
+        return self.send("RELOADING=1", f"MONOTONIC_USEC={usec}", f"STATUS={text[:200]}")
+
+
+def fleet_keys(config: PoleConfig) -> list[Ed25519PublicKey]:
+    path = config.remote.fleet_public_key_file
+    if path is None:
+        return []
+    try:
+        return [load_public_key(path)]
+    except ValueError as err:
+        raise RemoteSetupError(f"remote.fleet_public_key_file: {err}") from None
+
+
+def local_or_remote(local: PoleConfig) -> PoleConfig:
+    """The config to start with: the stored remote config when remote management is on."""
+    if not local.remote.enabled or local.mqtt is None:
+        return local
+    return effective_config(RemoteStore(local.state_dir), local)
+
+
+def build_remote(
+    local: PoleConfig,
+    *,
+    clock: Clock,
+    health: HealthBoard,
+    publish: Publish,
+    rebirth: Callable[[], None],
+    voice: Callable[[], VoiceOutput | None],
+    volume: float,
+) -> RemoteParts | None:
+    """None when remote management is off (or there is no broker)."""
+    if not local.remote.enabled or local.mqtt is None:
+        return None
+    keys = fleet_keys(local)
+    if not keys:
+        log.warning("remote management without a fleet key: unsigned config and commands accepted")
+    holder: dict[str, RemoteParts] = {}
+
+    def announce(args: dict[str, Any]) -> str:
+        clips = args.get("clips", list(local.child_warning.message))
+        if not isinstance(clips, list) or not all(isinstance(c, str) for c in clips) or not clips:
+            raise CommandFailedError("args.clips must be a non-empty list of clip names")
+        speaker = voice()
+        if speaker is None:
+            raise CommandFailedError("no speaker on this pole")
+        if not speaker.play(tuple(clips), volume, "remote announce test"):
+            raise CommandFailedError("the speaker refused (busy, off or unknown clip)")
+        return f"playing {', '.join(clips)}"
+
+    def reload(args: dict[str, Any]) -> str:
+        holder["parts"].request_restart(None)
+        return "restarting the agent with the local config file (and the stored remote config)"
+
+    def do_rebirth(args: dict[str, Any]) -> str:
+        rebirth()
+        return "birth and discovery published again"
+
+    commands: dict[str, CommandAction] = {
+        "announce": announce,
+        "reload": reload,
+        "rebirth": do_rebirth,
+    }
+    handler = RemoteHandler(
+        local_config=local,
+        store=RemoteStore(local.state_dir),
+        clock=clock,
+        publish=publish,
+        apply=lambda config: holder["parts"].request_restart(config),  # noqa: PLW0108 (late)
+        failed=lambda: frozenset(
+            name for name, part in health.snapshot().items() if part.state == "failed"
+        ),
+        commands=commands,
+        keys=keys,
+        grace_s=local.remote.grace_s,
+        max_command_ttl_s=local.remote.max_command_ttl_s,
+    )
+    parts = RemoteParts(
+        handler=handler,
+        subscriptions=(
+            topics.config_desired(local.pole_id),
+            topics.commands_filter(local.pole_id),
+        ),
+    )
+    holder["parts"] = parts
+    return parts

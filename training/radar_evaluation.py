@@ -1,0 +1,152 @@
+"""Figures of the kerb radar model on labelled windows; numpy only (no TensorFlow).
+
+Used by the training command (to write the metadata) and by tests/model (to check the committed
+model still earns them). Definitions (docs/radar_model.md, "Figures"):
+
+- per label: precision and recall of "present" (probability >= the label's threshold);
+- child recall: windows with a child in which the model says child; adult as child: windows with
+  an adult and no child in which the model says child;
+- person vs vehicle (the target): over windows holding a person (child or adult) or a vehicle
+  but not both, and in which the model says person or vehicle, the share in which both its
+  person flag and its vehicle flag are right (a person taken for a vehicle, or the reverse, or
+  both said, is wrong; a target not seen at all is a miss, counted by recall, not here);
+  ``person_vs_vehicle_strict`` counts those misses as wrong too;
+- speed error: |predicted - true| radial speed in km/h, over labels present and detected;
+- confusion matrix: windows holding at most one label, true label (or nothing) by predicted
+  label, "nothing", or "several".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from pole_agent.perception.radar_model import LABELS, Prediction
+
+TARGETS: Final = {
+    "child_recall": (">=", 0.95),
+    "adult_as_child": ("<=", 0.05),
+    "person_vs_vehicle": (">=", 0.99),
+    "speed_error_p95_kmh": ("<=", 2.0),
+}
+CONFUSION_ROWS: Final = ("nothing", *LABELS)
+CONFUSION_COLUMNS: Final = ("nothing", *LABELS, "several")
+
+F32 = npt.NDArray[np.float32]
+
+
+def predict_all(
+    predict: Callable[[npt.NDArray[np.uint8]], Prediction], codes: npt.NDArray[np.uint8]
+) -> tuple[F32, F32]:
+    """Probabilities and speeds (m/s) of every window, (W, 4) each."""
+    scores = np.zeros((codes.shape[0], len(LABELS)), np.float32)
+    speeds = np.zeros_like(scores)
+    for i in range(codes.shape[0]):
+        prediction = predict(codes[i])
+        scores[i], speeds[i] = prediction.scores, prediction.speeds_mps
+    return scores, speeds
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def figures(
+    scores: F32,
+    speeds_mps: F32,
+    present: npt.NDArray[np.bool_],
+    radial_mps: F32,
+    thresholds: Mapping[str, float],
+) -> dict[str, Any]:
+    """Every figure, as plain JSON values."""
+    limits = np.array([thresholds[label] for label in LABELS], np.float32)
+    said = scores >= limits
+    per_label: dict[str, Any] = {}
+    errors_all: list[npt.NDArray[np.float64]] = []
+    for i, label in enumerate(LABELS):
+        tp = int(np.sum(said[:, i] & present[:, i]))
+        fp = int(np.sum(said[:, i] & ~present[:, i]))
+        fn = int(np.sum(~said[:, i] & present[:, i]))
+        hit = said[:, i] & present[:, i]
+        errors = np.abs(speeds_mps[hit, i] - radial_mps[hit, i]).astype(np.float64) * 3.6
+        errors_all.append(errors)
+        per_label[label] = {
+            "precision": _ratio(tp, tp + fp),
+            "recall": _ratio(tp, tp + fn),
+            "support": int(np.sum(present[:, i])),
+            "speed_error_p50_kmh": round(float(np.percentile(errors, 50)), 3)
+            if errors.size
+            else None,
+            "speed_error_p95_kmh": round(float(np.percentile(errors, 95)), 3)
+            if errors.size
+            else None,
+        }
+    child, adult, vehicle = (LABELS.index(name) for name in ("child", "adult", "vehicle"))
+    adults_only = present[:, adult] & ~present[:, child]
+    person_true = present[:, child] | present[:, adult]
+    person_said = said[:, child] | said[:, adult]
+    one_group = person_true ^ present[:, vehicle]
+    right = (person_true == person_said) & (present[:, vehicle] == said[:, vehicle])
+    answered = one_group & (person_said | said[:, vehicle])
+    everything = np.concatenate(errors_all)
+    result: dict[str, Any] = {
+        "windows": int(present.shape[0]),
+        "per_label": per_label,
+        "child_recall": per_label["child"]["recall"],
+        "adult_as_child": _ratio(int(np.sum(said[adults_only, child])), int(adults_only.sum())),
+        "person_vs_vehicle": _ratio(int(np.sum(right[answered])), int(answered.sum())),
+        "person_vs_vehicle_strict": _ratio(int(np.sum(right[one_group])), int(one_group.sum())),
+        "speed_error_p50_kmh": round(float(np.percentile(everything, 50)), 3),
+        "speed_error_p95_kmh": round(float(np.percentile(everything, 95)), 3),
+        "confusion": confusion(said, present),
+    }
+    result["targets"] = {name: met(name, result[name]) for name in TARGETS}
+    return result
+
+
+def met(name: str, value: float | None) -> bool:
+    if value is None:
+        return False
+    op, limit = TARGETS[name]
+    return value >= limit if op == ">=" else value <= limit
+
+
+def confusion(said: npt.NDArray[np.bool_], present: npt.NDArray[np.bool_]) -> dict[str, Any]:
+    matrix = np.zeros((len(CONFUSION_ROWS), len(CONFUSION_COLUMNS)), np.int64)
+    single = present.sum(axis=1) <= 1
+    for truth, guess in zip(present[single], said[single], strict=True):
+        row = 0 if not truth.any() else 1 + int(np.argmax(truth))
+        count = int(guess.sum())
+        col = 0 if count == 0 else (1 + int(np.argmax(guess)) if count == 1 else len(LABELS) + 1)
+        matrix[row, col] += 1
+    return {
+        "rows_true": list(CONFUSION_ROWS),
+        "columns_predicted": list(CONFUSION_COLUMNS),
+        "counts": matrix.tolist(),
+        "note": "windows holding at most one label",
+    }
+
+
+def format_figures(result: Mapping[str, Any]) -> list[str]:
+    """Human lines for the training command's output and the docs."""
+    lines = [f"{result['windows']} windows"]
+    for label, row in result["per_label"].items():
+        lines.append(
+            f"  {label:16} precision {row['precision']}  recall {row['recall']}  "
+            f"support {row['support']}  speed error p50 {row['speed_error_p50_kmh']} "
+            f"p95 {row['speed_error_p95_kmh']} km/h"
+        )
+    for name, (op, limit) in TARGETS.items():
+        verdict = "met" if result["targets"][name] else "MISSED"
+        lines.append(f"  {name:22} {result[name]}  (target {op} {limit}: {verdict})")
+    lines.append(f"  {'person_vs_vehicle_strict':22} {result['person_vs_vehicle_strict']}")
+    table = result["confusion"]
+    lines.append(
+        "  confusion (rows true, columns predicted): " + " ".join(table["columns_predicted"])
+    )
+    for name, counts in zip(table["rows_true"], table["counts"], strict=True):
+        lines.append(f"    {name:16} " + " ".join(f"{c:6d}" for c in counts))
+    return lines

@@ -1,0 +1,82 @@
+"""The kerb radar model's metadata file (``radar_kerb.json``): what the agent's loader reads
+(``pole_agent.perception.radar_model.ModelMetadata``) and what people read."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from pole_agent.perception.radar_model import LABELS, METADATA_FORMAT, SpeedRefinement
+from simulator.radar_physics import CARRIER_HZ
+from training.radar_dataset import FILL_DB, HOP_FRAMES, MODEL_SPEC
+
+NAME = "radar_kerb"
+VERSION = "1.0.0"
+SPEED_SCALE_MPS = 10.0
+STATEMENT = (
+    "All figures are measured on simulated radar spectra (simulator.radar_physics, "
+    "docs/radar_physics.md), not on real captures; a real sensor will differ (see "
+    "docs/radar_model.md, Limits)."
+)
+
+
+def input_spec() -> dict[str, Any]:
+    spec = MODEL_SPEC
+    return {
+        "sampling_rate_hz": spec.sampling_rate_hz,
+        "fft_size": spec.fft_size,
+        "carrier_hz": CARRIER_HZ,
+        "frames": spec.frames,
+        "band": list(spec.band),
+        "hop_frames": HOP_FRAMES,
+        "db0": spec.db0,
+        "step_db": spec.step_db,
+        "fill_db": FILL_DB,
+        "max_gap_frames": 0,
+        "cadence_tolerance": 0.25,
+        "units": "code c = db0 + c * step_db dB above the receiver's noise floor per bin "
+        "(the SPEC1 line's scale); bins a band-mode line did not send hold fill_db",
+        "scaling": "codes 0..255 as float, quantised by the input tensor's int8 scale and "
+        "zero point (scale 1, zero point -128: int8 = code - 128)",
+        "layout": "[1, frames, bins, 1]: frames oldest first, back to back (period "
+        "fft_size / sampling_rate_hz); bins lo .. hi - 1, most negative (receding) first",
+    }
+
+
+def metadata(
+    model_bytes: bytes,
+    presence_index: int,
+    thresholds: dict[str, float],
+    refine: dict[str, SpeedRefinement],
+    training: dict[str, Any],
+) -> dict[str, Any]:
+    spec = MODEL_SPEC
+    return {
+        "format": METADATA_FORMAT,
+        "name": NAME,
+        "version": VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "model_bytes": len(model_bytes),
+        "labels": list(LABELS),
+        "thresholds": thresholds,
+        "input": input_spec(),
+        "outputs": {
+            "presence_index": presence_index,
+            "speed_index": 1 - presence_index,
+            "speed_scale_mps": SPEED_SCALE_MPS,
+            "presence": "probability per label that at least one such target is in the window",
+            "speed": "radial speed of the strongest target of each label at the window's end, "
+            "m/s after scaling, positive = approaching; meaningless where the label is absent",
+            "refine": {label: r.model_dump() for label, r in refine.items()},
+        },
+        "sensor": {
+            "model": "OPS243-A or OPS243-C (24.125 GHz CW Doppler)",
+            "sampling_rate_hz": spec.sampling_rate_hz,
+            "fft_size": spec.fft_size,
+            "spectrum": "SPEC1 lines, F (full) or B (band) mode, at the sensor's own frame rate",
+        },
+        "training": training,
+        "statement": STATEMENT,
+    }

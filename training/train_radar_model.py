@@ -1,0 +1,324 @@
+"""Train the kerb radar model and ship it: ``make models`` (needs the ``train`` extra).
+
+One command: generate (or reuse from ``--cache``) training windows from the simulator's physics
+(``TRAIN_SEED``, ``SceneRanges()``) and held-out windows (``HELD_OUT_SEED``,
+``SceneRanges.held_out()``); train a small Keras CNN over the spectrogram window (sigmoid
+presence per label, a radial-speed regression per label); convert it to a full-int8 .tflite with
+a representative dataset; choose thresholds on the validation split (never on held-out data);
+evaluate the .tflite through the agent's own loader on the held-out windows, as full-spectrum
+(``F``) and band-mode (``B``) lines would give them; write ``radar_kerb.tflite`` and
+``radar_kerb.json`` (docs/radar_model.md) to ``--out``.
+
+    .venv/bin/python -m training.train_radar_model --out pole_agent/models
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pole_agent.drivers.tflite_runtime import load_model
+from pole_agent.perception.radar_model import (
+    LABELS,
+    RadarModel,
+)
+from simulator.training_data import Dataset, SceneRanges
+from training.radar_calibration import choose_refinement, choose_thresholds
+from training.radar_dataset import (
+    CI_COUNT,
+    HELD_OUT_COUNT,
+    HELD_OUT_SEED,
+    MODEL_SPEC,
+    TRAIN_COUNT,
+    TRAIN_SEED,
+    band_mode,
+    load_or_generate,
+)
+from training.radar_evaluation import figures, format_figures, predict_all
+from training.radar_metadata import NAME, SPEED_SCALE_MPS, STATEMENT, metadata
+
+
+def _tf() -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf  # noqa: PLC0415 (the train extra: imported only when training)
+
+    return tf
+
+
+def build_model(tf: Any) -> Any:
+    """Conv2D over (frames, bins), time pooled away, frequency kept as 128 cells (0.49 m/s):
+    the heads see every cell alike (a target at a speed never seen in training is still
+    found). Presence: per-cell logits, max over the cells. Speed: per label a softmax over the
+    cells, the expected cell speed (refined on the spectrum afterwards: ``SpeedRefinement``)."""
+    keras = tf.keras
+    layers = keras.layers
+    spec = MODEL_SPEC
+    inputs = keras.Input((spec.frames, spec.bins, 1), name="codes")
+    x = layers.Rescaling(1 / 64, offset=-40 / 64)(inputs)  # code 40 = 0 dB, the noise floor
+
+    def block(x: Any, filters: int, pool: tuple[int, int], **kwargs: Any) -> Any:
+        x = layers.Conv2D(filters, kwargs.pop("kernel", 3), padding="same", use_bias=False,
+                          **kwargs)(x)  # fmt: skip
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        return layers.MaxPooling2D(pool)(x)
+
+    x = block(x, 12, (2, 2), kernel=(3, 5), strides=(1, 2))  # 16 x 128 (4 bins a cell)
+    x = block(x, 16, (2, 1))  # 8 x 128
+    x = block(x, 24, (2, 1), dilation_rate=(1, 2))  # 4 x 128
+    x = block(x, 32, (4, 1), dilation_rate=(1, 4))  # 1 x 128: time pooled away
+    x = layers.Dropout(0.2)(x)
+    x = layers.Conv2D(32, (1, 5), padding="same", activation="relu")(x)
+    cells = x.shape[2]
+    presence = layers.Conv2D(len(LABELS), 1)(x)
+    presence = layers.GlobalMaxPooling2D()(presence)
+    presence = layers.Activation("sigmoid", name="presence")(presence)
+    where = layers.Conv2D(len(LABELS), 1)(x)
+    where = layers.Reshape((cells, len(LABELS)))(where)
+    where = layers.Permute((2, 1))(where)
+    where = layers.Softmax(axis=-1)(where)
+    bins_per_cell = spec.bins // cells
+    centres = (spec.band[0] + bins_per_cell * np.arange(cells) + (bins_per_cell - 1) / 2) * (
+        spec.sensor().resolution_mps / SPEED_SCALE_MPS
+    )
+    expect = layers.Dense(
+        1, use_bias=False, trainable=False,
+        kernel_initializer=keras.initializers.Constant(centres[:, None].astype(np.float32)),
+    )  # fmt: skip
+    speed = layers.Reshape((len(LABELS),), name="speed")(expect(where))
+    return keras.Model(inputs, [presence, speed])
+
+
+def _speed_loss(tf: Any) -> Any:
+    def loss(y_true: Any, y_pred: Any) -> Any:
+        target, mask = y_true[:, : len(LABELS)], y_true[:, len(LABELS) :]
+        error = tf.keras.losses.huber(target[..., None], y_pred[..., None], delta=0.1)
+        return tf.reduce_sum(error * mask, axis=-1) / (tf.reduce_sum(mask, axis=-1) + 1e-3)
+
+    return loss
+
+
+def _mirrored(tf: Any, codes: Any, present: Any, speed: Any) -> tuple[Any, Any]:
+    """A batch with half its windows mirrored in frequency (approaching <-> receding, speeds
+    negated): bin b of the mirror is bin -b of the original (bin -256 has no mirror: kept)."""
+    x = tf.cast(codes, tf.float32)[..., None]
+    mirror = tf.concat([x[:, :, :1], tf.reverse(x, axis=[2])[:, :, :-1]], axis=2)
+    flip = tf.random.uniform((tf.shape(x)[0],)) < 0.5
+    x = tf.where(flip[:, None, None, None], mirror, x)
+    n = len(LABELS)
+    sign = tf.where(flip, -1.0, 1.0)[:, None]
+    speed = tf.concat([speed[:, :n] * sign, speed[:, n:]], axis=1)
+    return x, (present, speed)
+
+
+def _targets(data: Dataset) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    present = data.present.astype(np.float32)
+    speed = np.nan_to_num(data.radial_mps / SPEED_SCALE_MPS, nan=0.0).astype(np.float32)
+    return present, np.concatenate([speed, present], axis=1)
+
+
+def _mixed(codes: npt.NDArray[np.uint8], share: float, seed: int) -> npt.NDArray[np.uint8]:
+    """A copy with ``share`` of the windows turned into band-mode windows."""
+    rng = np.random.default_rng(seed)
+    chosen = np.flatnonzero(rng.random(codes.shape[0]) < share)
+    out = codes.copy()
+    if chosen.size:
+        out[chosen] = band_mode(codes[chosen])
+    return out
+
+
+def convert(tf: Any, model: Any, representative: npt.NDArray[np.uint8]) -> bytes:
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    def samples() -> Any:
+        for window in representative:
+            yield [window.reshape(1, *window.shape, 1).astype(np.float32)]
+
+    converter.representative_dataset = samples
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    data: bytes = converter.convert()
+    return data
+
+
+def _output_indices(model_bytes: bytes, out_dir: Path) -> tuple[int, int]:
+    """Which output tensor is presence: the one named after the presence layer, else the one
+    whose quantisation covers 0..1 (a sigmoid) rather than signed speeds."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "probe.tflite"
+    path.write_bytes(model_bytes)
+    try:
+        outputs = load_model(path).outputs
+    finally:
+        path.unlink()
+    ranges = [(t.scale * (-128 - t.zero_point), t.scale * (127 - t.zero_point)) for t in outputs]
+    presence = min(range(2), key=lambda i: abs(ranges[i][0]) + abs(ranges[i][1] - 1.0))
+    return presence, 1 - presence
+
+
+def _write(out: Path, model_bytes: bytes, meta: dict[str, Any]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{NAME}.tflite"
+    path.write_bytes(model_bytes)
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--out", type=Path, default=Path("pole_agent/models"))
+    parser.add_argument("--cache", type=Path, default=Path(".cache/radar_model"))
+    parser.add_argument("--train-count", type=int, default=TRAIN_COUNT)
+    parser.add_argument("--held-out-count", type=int, default=HELD_OUT_COUNT)
+    parser.add_argument("--epochs", type=int, default=18)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads")
+    parser.add_argument(
+        "--skip-fit", action="store_true", help="reuse the last trained Keras model in --cache"
+    )
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+
+    t0 = time.monotonic()
+    cached = args.cache.is_dir() and any(args.cache.glob("windows-*.npz"))
+    train = load_or_generate(
+        args.cache, seed=TRAIN_SEED, count=args.train_count, held_out=False, workers=args.workers
+    )
+    held = load_or_generate(
+        args.cache,
+        seed=HELD_OUT_SEED,
+        count=args.held_out_count,
+        held_out=True,
+        workers=args.workers,
+    )
+    generation_s = time.monotonic() - t0
+    print(
+        f"data: {train.codes.shape[0]} training, {held.codes.shape[0]} held-out windows "
+        f"({generation_s:.0f} s)",
+        flush=True,
+    )
+
+    tf = _tf()
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.keras.utils.set_random_seed(TRAIN_SEED)
+    codes = _mixed(train.codes, 1 / 3, TRAIN_SEED)
+    present, speed = _targets(train)
+    split = int(codes.shape[0] * 0.9)
+    x_val = codes[split:, ..., None].astype(np.float32)
+    train_set = (
+        tf.data.Dataset.from_tensor_slices((codes[:split], present[:split], speed[:split]))
+        .shuffle(split, seed=TRAIN_SEED, reshuffle_each_iteration=True)
+        .batch(64)
+        .map(lambda c, p, s: _mirrored(tf, c, p, s))
+        .prefetch(2)
+    )
+    saved = args.cache / "radar_kerb.keras"
+    if args.skip_fit:  # convert and evaluate the last trained model again (no training)
+        model = tf.keras.models.load_model(saved, compile=False)
+        fit = json.loads(saved.with_suffix(".json").read_text())
+        fit_s, args.epochs = fit["fit_s"], fit["epochs"]
+    else:
+        model = build_model(tf)
+        steps = args.epochs * int(np.ceil(split / 64))
+        schedule = tf.keras.optimizers.schedules.CosineDecay(3e-3, steps, alpha=0.02)
+        model.compile(
+            optimizer=tf.keras.optimizers.Adam(schedule),
+            loss=["binary_crossentropy", _speed_loss(tf)],
+            loss_weights=[1.0, 4.0],
+        )
+        model.summary(print_fn=lambda line, **_: print(line))
+        t0 = time.monotonic()
+        model.fit(
+            train_set,
+            validation_data=(x_val, [present[split:], speed[split:]]),
+            epochs=args.epochs, batch_size=64, verbose=2,
+        )  # fmt: skip
+        fit_s = time.monotonic() - t0
+        model.save(saved)  # so that --skip-fit can convert and evaluate it again
+        saved.with_suffix(".json").write_text(json.dumps({"fit_s": fit_s, "epochs": args.epochs}))
+
+    validation_scores, validation_speeds = model.predict(x_val, batch_size=256, verbose=0)
+    thresholds = choose_thresholds(validation_scores, train.present[split:])
+    print(f"thresholds (from validation): {thresholds}", flush=True)
+    refine = choose_refinement(
+        codes[split:],
+        validation_speeds * SPEED_SCALE_MPS,
+        train.present[split:],
+        train.radial_mps[split:],
+    )
+    print(f"speed refinement (from validation): {refine}", flush=True)
+
+    t0 = time.monotonic()
+    representative = codes[np.random.default_rng(2).choice(split, 400, replace=False)]
+    model_bytes = convert(tf, model, representative)
+    convert_s = time.monotonic() - t0
+    presence_index, _ = _output_indices(model_bytes, args.out)
+
+    training: dict[str, Any] = {
+        "data_sha256": train.content_hash(),
+        "windows": int(train.codes.shape[0]),
+        "validation_windows": int(codes.shape[0] - split),
+        "seed": TRAIN_SEED,
+        "ranges": dataclasses.asdict(SceneRanges()),
+        "band_mode_share": round(1 / 3, 4),
+        "held_out": {
+            "data_sha256": held.content_hash(),
+            "windows": int(held.codes.shape[0]),
+            "seed": HELD_OUT_SEED,
+            "ranges": "SceneRanges.held_out()",
+        },
+        "epochs": args.epochs,
+        "parameters": int(model.count_params()),
+        "time_s": {
+            "data_generation": round(generation_s, 1),
+            "data_generation_note": "windows reused from the cache"
+            if cached and generation_s < 60
+            else "windows generated by this run",
+            "fit": round(fit_s, 1),
+            "convert": round(convert_s, 1),
+        },
+        "machine": f"{os.cpu_count()} cores (shared), TensorFlow {tf.__version__}",
+        "command": "make models",
+    }
+    meta = metadata(model_bytes, presence_index, thresholds, refine, training)
+    path = _write(args.out, model_bytes, meta)  # written once so the agent's loader can read it
+
+    loaded = RadarModel.load(path, sampling_rate_hz=MODEL_SPEC.sampling_rate_hz)
+    evaluation: dict[str, Any] = {"statement": STATEMENT}
+    for mode, windows in (("full", held.codes), ("band", band_mode(held.codes))):
+        scores, speeds = predict_all(loaded.predict, windows)
+        result = figures(scores, speeds, held.present, held.radial_mps, thresholds)
+        evaluation[f"held_out_{mode}"] = result
+        print(f"held-out, {mode} spectrum lines:", *format_figures(result), sep="\n", flush=True)
+    ci = slice(0, min(CI_COUNT, held.codes.shape[0]))
+    scores, speeds = predict_all(loaded.predict, held.codes[ci])
+    evaluation["ci_check"] = {
+        "seed": HELD_OUT_SEED,
+        "start": 0,
+        "count": ci.stop,
+        "mode": "full",
+        "figures": figures(scores, speeds, held.present[ci], held.radial_mps[ci], thresholds),
+    }
+    meta["evaluation"] = evaluation
+    meta["training"]["time_s"]["total"] = round(time.monotonic() - started, 1)
+    _write(args.out, model_bytes, meta)
+    print(
+        f"wrote {path} ({len(model_bytes)} bytes) and {path.with_suffix('.json')}; "
+        f"{time.monotonic() - started:.0f} s in all"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
