@@ -176,9 +176,8 @@ class RadarPipeline:
                 self.last_speed_kmh = speed if current.direction == "approaching" else -speed
             if current.samples > 1 and current.transit_id not in self._joined_last:
                 # The transit missed the sensor's previous frame (another target was reported
-                # instead): its over-limit frames are not consecutive, so its confirmation
-                # starts again (a frame under the limit is what resets the policy's count).
-                self._policy.on_frame(current, 0.0, self.zone, t)
+                # instead): its over-limit frames are not consecutive.
+                self._policy.missed_frame(current.transit_id)
             warning = self._policy.on_frame(current, speed, self.zone, t)
             if warning is not None:
                 self._beacons.activate()

@@ -57,8 +57,36 @@ def _check_path(name: str, speed_mps: float, duration_s: float, max_speed: float
         raise ValueError(f"{name} duration_s must be positive, got {duration_s}")
 
 
+class _StraightMover:
+    """Straight-line motion at constant speed from ``start_xy`` for ``duration_s``: what
+    pedestrians and riders share (their dataclasses supply the fields)."""
+
+    enter_s: float
+    duration_s: float
+    speed_mps: float
+    heading_deg: float
+    start_xy: tuple[float, float]
+
+    @property
+    def exit_s(self) -> float:
+        return self.enter_s + self.duration_s
+
+    @property
+    def dwell_s(self) -> float:
+        return self.duration_s
+
+    def velocity(self) -> tuple[float, float]:
+        heading = math.radians(self.heading_deg)
+        return self.speed_mps * math.cos(heading), self.speed_mps * math.sin(heading)
+
+    def position(self, t: float) -> tuple[float, float]:
+        vx, vy = self.velocity()
+        dt = t - self.enter_s
+        return self.start_xy[0] + vx * dt, self.start_xy[1] + vy * dt
+
+
 @dataclass(frozen=True, kw_only=True)
-class Pedestrian:
+class Pedestrian(_StraightMover):
     """A child or an adult walking, running or waiting; ``start_xy`` is where they are at
     ``enter_s``, ``heading_deg`` the direction of travel counter-clockwise from +x."""
 
@@ -88,14 +116,6 @@ class Pedestrian:
         return self.pedestrian_id
 
     @property
-    def exit_s(self) -> float:
-        return self.enter_s + self.duration_s
-
-    @property
-    def dwell_s(self) -> float:
-        return self.duration_s
-
-    @property
     def rcs_m2(self) -> float:
         return human_rcs_m2(self.height_m)
 
@@ -107,18 +127,9 @@ class Pedestrian:
     def present(self, t: float) -> bool:
         return self.enter_s <= t < self.exit_s
 
-    def velocity(self) -> tuple[float, float]:
-        heading = math.radians(self.heading_deg)
-        return self.speed_mps * math.cos(heading), self.speed_mps * math.sin(heading)
-
-    def position(self, t: float) -> tuple[float, float]:
-        vx, vy = self.velocity()
-        dt = t - self.enter_s
-        return self.start_xy[0] + vx * dt, self.start_xy[1] + vy * dt
-
 
 @dataclass(frozen=True, kw_only=True)
-class Rider:
+class Rider(_StraightMover):
     """A cyclist or an e-scooter rider moving in a straight line."""
 
     rider_id: int
@@ -142,14 +153,6 @@ class Rider:
         return self.rider_id
 
     @property
-    def exit_s(self) -> float:
-        return self.enter_s + self.duration_s
-
-    @property
-    def dwell_s(self) -> float:
-        return self.duration_s
-
-    @property
     def rcs_m2(self) -> float:
         return human_rcs_m2(self.rider_height_m) + (0.15 if self.kind == "bicycle" else 0.08)
 
@@ -159,15 +162,6 @@ class Rider:
 
     def present(self, t: float) -> bool:
         return self.enter_s <= t < self.exit_s
-
-    def velocity(self) -> tuple[float, float]:
-        heading = math.radians(self.heading_deg)
-        return self.speed_mps * math.cos(heading), self.speed_mps * math.sin(heading)
-
-    def position(self, t: float) -> tuple[float, float]:
-        vx, vy = self.velocity()
-        dt = t - self.enter_s
-        return self.start_xy[0] + vx * dt, self.start_xy[1] + vy * dt
 
 
 def crossing(

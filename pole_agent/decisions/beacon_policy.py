@@ -69,6 +69,12 @@ class BeaconPolicy:
             confirm_frames=self._config.confirm_frames,
         )
 
+    def missed_frame(self, transit_id: int) -> None:
+        """The transit missed a sensor frame (another target was reported instead): its
+        over-limit frames are no longer consecutive, so its confirmation starts again."""
+        if transit_id in self._streak:
+            self._streak[transit_id] = 0
+
     def on_transit_end(self, transit: Transit) -> bool:
         """Record that a transit ended; returns whether it was warned."""
         self._streak.pop(transit.transit_id, None)

@@ -154,8 +154,8 @@ class WarningPolicy(BeaconPolicy):
             self._zone = zone
             warning = super().on_frame(transit, speed_kmh, zone, t)
             if transit.direction == "approaching" and speed_kmh > 0:
-                # (A zero-speed call only resets the over-limit count: the pipeline makes one
-                # when a transit missed a frame. It is not a measurement.)
+                # (A zero speed is not a measurement: only frames of an approaching vehicle
+                # with a speed feed the display and the child rule.)
                 arrival = _arrival_s(transit, speed_kmh, t)
                 self._pending.append(
                     _Frame(
@@ -192,6 +192,10 @@ class WarningPolicy(BeaconPolicy):
                     outputs=("beacons", "sign:slow_down"),
                 )
             self._evaluate_child(frame.t)
+
+    def missed_frame(self, transit_id: int) -> None:
+        with self._lock:
+            super().missed_frame(transit_id)
 
     def on_transit_end(self, transit: Transit) -> bool:
         with self._lock:

@@ -108,3 +108,41 @@ def episodes(states: list[PinState], min_off_s: float) -> int:
             level = False
             last_low_since = elapsed
     return count
+
+
+def write_pole_toml(
+    tmp_path: Path,
+    *,
+    pole_id: str,
+    radar_port: str,
+    host: str,
+    port: int,
+    keepalive_s: int,
+    mqtt_extra: str = "",
+    extra: str = "",
+) -> Path:
+    """A config file for running ``pole-agent run`` as a subprocess on a simulated pole: zone
+    active all day, the emulator's radar, mock pins, this broker. ``mqtt_extra`` adds lines to
+    ``[mqtt]``; ``extra`` adds whole sections after it."""
+    path = tmp_path / "pole.toml"
+    path.write_text(
+        f"""
+pole_id = "{pole_id}"
+state_dir = "state"
+[zone]
+active = {{ start = "00:00", end = "00:00" }}
+[radars.road]
+port = "{radar_port}"
+mounting_angle_deg = 10
+[outputs]
+pin_factory = "mock"
+[mqtt]
+host = "{host}"
+port = {port}
+keepalive_s = {keepalive_s}
+{mqtt_extra}
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path

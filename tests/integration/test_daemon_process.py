@@ -14,32 +14,21 @@ from simulator.broker import MosquittoBroker
 from simulator.monitor import BrokerMonitor
 from simulator.ops243_emulator import Ops243Emulator
 from simulator.world import Vehicle, World
+from tests.integration.harness import write_pole_toml
 
 POLE_ID = "proc-pole-1"
 KEEPALIVE_S = 2
 
 
 def write_config(tmp_path: Path, radar_port: str, broker: MosquittoBroker) -> Path:
-    path = tmp_path / "pole.toml"
-    path.write_text(
-        f"""
-pole_id = "{POLE_ID}"
-state_dir = "state"
-[zone]
-active = {{ start = "00:00", end = "00:00" }}
-[radars.road]
-port = "{radar_port}"
-mounting_angle_deg = 10
-[outputs]
-pin_factory = "mock"
-[mqtt]
-host = "{broker.host}"
-port = {broker.port}
-keepalive_s = {KEEPALIVE_S}
-""",
-        encoding="utf-8",
+    return write_pole_toml(
+        tmp_path,
+        pole_id=POLE_ID,
+        radar_port=radar_port,
+        host=broker.host,
+        port=broker.port,
+        keepalive_s=KEEPALIVE_S,
     )
-    return path
 
 
 def start_agent(config: Path, *args: str) -> subprocess.Popen[bytes]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from pole_agent.clock import ScaledClock
 from simulator.ops243_emulator import Ops243Emulator
 from simulator.world import Vehicle, World
+from tests.integration.harness import write_pole_toml
 from tests.telemetry.rig import Consumer, persistent_broker, validate_captured
 
 POLE_ID = "kill-pole-1"
@@ -24,32 +25,16 @@ HEADWAY_S = 2.0  # alternate directions: 4 s between vehicles of one direction
 
 
 def write_config(tmp_path: Path, radar_port: str, host: str, port: int) -> Path:
-    path = tmp_path / "pole.toml"
-    path.write_text(
-        f"""
-pole_id = "{POLE_ID}"
-state_dir = "state"
-[zone]
-active = {{ start = "00:00", end = "00:00" }}
-[radars.road]
-port = "{radar_port}"
-mounting_angle_deg = 10
-[outputs]
-pin_factory = "mock"
-[mqtt]
-host = "{host}"
-port = {port}
-keepalive_s = 2
-reconnect_min_s = 0.2
-reconnect_max_s = 1
-[telemetry]
-spool_batch_s = 0.2
-stats_interval_s = 10
-health_interval_s = 2
-""",
-        encoding="utf-8",
+    return write_pole_toml(
+        tmp_path,
+        pole_id=POLE_ID,
+        radar_port=radar_port,
+        host=host,
+        port=port,
+        keepalive_s=2,
+        mqtt_extra="reconnect_min_s = 0.2\nreconnect_max_s = 1",
+        extra="[telemetry]\nspool_batch_s = 0.2\nstats_interval_s = 10\nhealth_interval_s = 2",
     )
-    return path
 
 
 def start_agent(config: Path) -> subprocess.Popen[bytes]:
