@@ -454,6 +454,10 @@ class Spool:
         return True
 
     def _fail(self, reason: str) -> None:
+        # The health board hears it first (outside the lock: its listeners publish through this
+        # spool), so whoever sees ``failure`` set also finds the board saying failed.
+        if self._health is not None:
+            self._health.report("spool", "failed", reason, self._clock.monotonic())
         with self._cond:
             first = self._failure is None
             self._failure = reason
@@ -465,16 +469,14 @@ class Spool:
             self._cond.notify_all()  # the link may now send from memory
         if first:
             log.error("%s; messages wait in memory (at most %d)", reason, self._memory_max)
-        if self._health is not None:
-            self._health.report("spool", "failed", reason, self._clock.monotonic())
 
     def _recovered(self) -> None:
+        if self._health is not None:  # first, as in _fail
+            self._health.report("spool", "ok", "writable again", self._clock.monotonic())
         with self._cond:
             self._failure = None
             self._retry_s = RETRY_MIN_S
         log.info("spool %s writable again", self.path)
-        if self._health is not None:
-            self._health.report("spool", "ok", "writable again", self._clock.monotonic())
 
     def set_max_pages(self, max_pages: int | None) -> None:
         """Change the file's page cap (tests: fill and then free the 'disk')."""
