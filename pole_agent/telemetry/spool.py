@@ -90,6 +90,7 @@ class Spool:
         self._urgent = False
         self._cursor = 0
         self._handed = 0
+        self._releases = 0  # counts cursor rewinds, so a read that raced one is redone
         self._inflight: dict[int, OutMessage] = {}
         self._mem_inflight: list[OutMessage] = []
         self._acked: dict[int, int] = {}  # key -> size, acknowledged but not yet deleted
@@ -151,28 +152,38 @@ class Spool:
         with self._db_lock:
             if self._conn is None:
                 return []
-            try:
+            while True:
+                try:
+                    with self._lock:
+                        cursor, releases = self._cursor, self._releases
+                        # Past the highest row ever handed out nothing is acknowledged or in
+                        # flight; below it (after a release) those rows are skipped: read more.
+                        extra = (
+                            0 if cursor >= self._handed else len(self._acked) + len(self._inflight)
+                        )
+                    rows = spool_db.read_after(self._conn, cursor, limit + extra)
+                except sqlite3.Error as err:
+                    log.warning("cannot read the spool: %s", err)
+                    return []
                 with self._lock:
-                    cursor = self._cursor
-                    # Past the highest row ever handed out nothing is acknowledged or in flight;
-                    # below it (after a release) those rows are skipped, so read more.
-                    extra = 0 if cursor >= self._handed else len(self._acked) + len(self._inflight)
-                rows = spool_db.read_after(self._conn, cursor, limit + extra)
-            except sqlite3.Error as err:
-                log.warning("cannot read the spool: %s", err)
-                return []
-            with self._lock:
-                out: list[OutMessage] = []
-                for row in rows:
-                    if len(out) >= limit:
-                        break
-                    self._cursor = max(self._cursor, row.key)
-                    self._handed = max(self._handed, row.key)
-                    if row.key in self._acked or row.key in self._inflight:
-                        continue
-                    self._inflight[row.key] = row
-                    out.append(row)
-                return out
+                    # A release while the rows were read moved the cursor back: rows read from
+                    # the old cursor would carry it past the released ones, so read again.
+                    if self._releases == releases:
+                        return self._hand_out(rows, limit)
+
+    def _hand_out(self, rows: list[OutMessage], limit: int) -> list[OutMessage]:
+        """Caller holds the lock."""
+        out: list[OutMessage] = []
+        for row in rows:
+            if len(out) >= limit:
+                break
+            self._cursor = max(self._cursor, row.key)
+            self._handed = max(self._handed, row.key)
+            if row.key in self._acked or row.key in self._inflight:
+                continue
+            self._inflight[row.key] = row
+            out.append(row)
+        return out
 
     def ack(self, message: OutMessage) -> None:
         """The broker acknowledged ``message``: it may leave the spool."""
@@ -192,6 +203,7 @@ class Spool:
                 del self._inflight[key]
             if on_disk:
                 self._cursor = min(self._cursor, min(on_disk) - 1)
+                self._releases += 1
             back = [m for m in messages if not m.key and self._remove_mem(m)]
             self._incoming.extendleft(reversed(back))
             self._cond.notify_all()

@@ -95,6 +95,41 @@ def test_what_an_earlier_boot_left_is_replayed_first_in_order(tmp_path: Path) ->
         second.close()
 
 
+def test_a_release_landing_while_rows_are_read_loses_no_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The link's thread releases what was in flight (the broker went away) while the drain
+    thread is reading the next rows: those rows start after the old cursor, and must not carry
+    it past the released ones (a clean-clone CI run once stalled with four events never sent)."""
+    from pole_agent.telemetry import spool_db
+
+    clock = ManualClock()
+    spool = make(tmp_path / "s.db", clock)
+    try:
+        for n in range(1, 11):
+            spool.put(OutMessage(VEHICLES, payload(n)))
+        assert wait_for(lambda: spool.stats().bytes > 0 and spool.unwritten == 0)
+        in_flight = spool.take(4, timeout=5)  # seqs 1-4 go out; the broker never acks them
+        real_read = spool_db.read_after
+        landed: list[bool] = []
+
+        def read_racing_a_release(
+            conn: sqlite3.Connection, cursor: int, limit: int
+        ) -> list[OutMessage]:
+            rows = real_read(conn, cursor, limit)
+            if not landed:  # the link loses the broker just as these rows come off the disk
+                landed.append(True)
+                spool.release(in_flight)
+            return rows
+
+        monkeypatch.setattr(spool_db, "read_after", read_racing_a_release)
+        got = drain(spool, 10)
+        assert landed
+        assert [seq_of(m.payload) for m in got] == list(range(1, 11))
+    finally:
+        spool.close()
+
+
 def test_full_spool_drops_routine_oldest_first_keeps_safety_and_records_ranges(
     tmp_path: Path,
 ) -> None:
