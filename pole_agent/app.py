@@ -21,6 +21,7 @@ from typing import Any
 
 from pole_agent import __version__
 from pole_agent.board_profile import default_hw_dirs, resolve_profile
+from pole_agent.capabilities import pole_capabilities
 from pole_agent.config import PoleConfig
 from pole_agent.drivers.gpio_outputs import GpioBeacons, StatusLed, make_pin_factory
 from pole_agent.drivers.mqtt_link import MqttLink
@@ -274,7 +275,7 @@ def build_agent(
         boot_id,
         clock,
         publisher,
-        capabilities=["radar", "beacons"],
+        capabilities=pole_capabilities(config, profile),
         birth=birth,
         stats_interval_s=telemetry.stats_interval_s,
         warning_hold_s=config.warning.hold_s,

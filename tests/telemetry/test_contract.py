@@ -98,7 +98,7 @@ def test_every_published_message_matches_its_schema(
     assert online["models"] == []
     assert set(online["radars"]) == {"road"}
     assert online["versions"]["python"] and online["versions"]["sqlite"]
-    assert online["capabilities"] == ["radar", "beacons"]
+    assert online["capabilities"] == ["radar", "beacons", "voice"]  # the record player
 
     warnings = consumer.rows(config.pole_id, "events/warning", boot)
     assert [w["phase"] for w in warnings][:2] == ["start", "end"]
