@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from bench.report import percentile, save_figures
 from pole_agent.perception.radar_model import DEFAULT_MODEL, InputSpec, RadarModel
 from pole_agent.perception.spectrum import SpectrumFrame
 from pole_agent.perception.spectrum_window import SpectrumWindower
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=300, help="distinct windows to classify")
     parser.add_argument("--repeat", type=int, default=5, help="passes over them")
     parser.add_argument("--quick", action="store_true", help="100 windows, 2 passes")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     count, repeat = (100, 2) if args.quick else (args.windows, args.repeat)
     data = generate_dataset(
@@ -93,6 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  invoke only       {_percentiles(invoke_s)}")
     print(f"  windower.push     {_percentiles(push_s)}  per frame, on the reader thread")
     print(f"  windows/s at p50  {1 / statistics.median(predict_s):.0f} (the pole needs 2.4)")
+    ms = {name: [v * 1000 for v in values] for name, values in
+          (("predict", predict_s), ("invoke", invoke_s), ("push", push_s))}  # fmt: skip
+    save_figures(
+        args.json,
+        {
+            "model": DEFAULT_MODEL.name,
+            "size_bytes": model.model.size_bytes,
+            **{f"{k}_n": len(v) for k, v in ms.items()},
+            **{f"{k}_p{q}": percentile(v, q) for k, v in ms.items() for q in (50, 99)},
+        },
+    )
     return 0
 
 

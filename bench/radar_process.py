@@ -47,6 +47,24 @@ def _watch_stdin(stop: threading.Event) -> None:
     stop.set()
 
 
+def _witness_world(base: type[Any]) -> type[Any]:
+    """``base`` (the simulator's World) that remembers which movers were ever in a frame: a
+    vehicle that passes while this process is stalled (the emulator skips the frames it
+    missed) never reaches the wire, and a soak must not count it against the agent."""
+
+    class WitnessWorld(base):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.seen: set[int] = set()
+
+        def targets_at(self, t: float) -> Any:
+            targets = super().targets_at(t)
+            self.seen.update(target.vehicle_id for target in targets)
+            return targets
+
+    return WitnessWorld
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here, in the child only: the simulator pulls in numpy, which the agent does not
     # use; imported at the top it would sit in the benchmark's process and inflate its RSS.
@@ -66,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if angle is None:
         angle = road_radar(load_config(SIM_CONFIG)).mounting_angle_deg
     clock = ScaledClock(args.factor)
-    world = World(angle_deg=angle)
+    world = _witness_world(World)(angle_deg=angle)
     emulator = Ops243Emulator(world, clock, args.link_dir, seed=args.seed)
     emulator.start()
     try:
@@ -77,16 +95,44 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
         start = clock.monotonic() + LEAD_S
-        scenario = TrafficScenario(vehicles_per_hour=args.vehicles_per_hour, seed=args.seed)
-        vehicles = generate_vehicles(scenario, args.sim_seconds, start_s=start)
+        if args.school_day is not None:
+            from bench.school_day import SCHOOL_DAY, vehicles_for, window
+
+            segments = window(SCHOOL_DAY, args.school_day, args.sim_seconds / 3600.0)
+            vehicles = vehicles_for(
+                segments, start_s=start, seed=args.seed, min_headway_s=args.min_headway_s
+            )
+        else:
+            scenario = TrafficScenario(
+                vehicles_per_hour=args.vehicles_per_hour,
+                seed=args.seed,
+                min_headway_s=args.min_headway_s,
+            )
+            vehicles = generate_vehicles(scenario, args.sim_seconds, start_s=start)
         for vehicle in vehicles:
             world.add(vehicle)
         end = max([start + args.sim_seconds, *(v.exit_s for v in vehicles)]) + TAIL_S
-        _emit(event="traffic", vehicles=len(vehicles), sim_seconds=end - start + LEAD_S)
+        _emit(
+            event="traffic",
+            vehicles=len(vehicles),
+            sim_seconds=end - start + LEAD_S,
+            # The real instant (CLOCK_MONOTONIC, shared by processes) of simulated 0, and each
+            # vehicle's time in the beam from there: a soak matches transits to vehicles.
+            start_real=time.monotonic() + (start - clock.monotonic()) / args.factor,
+            beam_s=[(round(v.enter_s - start, 3), round(v.exit_s - start, 3)) for v in vehicles]
+            if args.enter_times
+            else [],
+        )
         while not stop.is_set() and clock.monotonic() < end:
             stop.wait(min(0.2, max(0.0, (end - clock.monotonic()) / args.factor)))
         if clock.monotonic() >= end:
-            _emit(event="done", vehicles=len(vehicles), lines_written=emulator.lines_written)
+            seen = world.seen
+            _emit(
+                event="done",
+                vehicles=len(vehicles),
+                lines_written=emulator.lines_written,
+                unseen=[v.vehicle_id for v in vehicles if v.vehicle_id not in seen],
+            )
             if args.wait_go:
                 stop.wait()
     finally:
@@ -106,10 +152,24 @@ class RadarProcess:
     """``bench.radar_process`` as a child: spawned, told ``go``, read, and always ended."""
 
     def __init__(
-        self, link_dir: Path, factor: float, vehicles_per_hour: float, sim_s: float, seed: int = 1
+        self,
+        link_dir: Path,
+        factor: float,
+        vehicles_per_hour: float,
+        sim_s: float,
+        seed: int = 1,
+        *,
+        school_day: float | None = None,
+        min_headway_s: float = 0.0,
     ) -> None:
+        """``school_day``: the hour of the day to start ``bench.school_day``'s profile at
+        (``vehicles_per_hour`` is then unused); the traffic event lists each vehicle's time in
+        the beam."""
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path}
+        extra = ["--min-headway-s", str(min_headway_s)]
+        if school_day is not None:
+            extra += ["--school-day", str(school_day), "--enter-times"]
         self._proc = subprocess.Popen(
             [
                 sys.executable,
@@ -126,6 +186,7 @@ class RadarProcess:
                 "--seed",
                 str(seed),
                 "--wait-go",
+                *extra,
             ],
             cwd=ROOT,
             env=env,
@@ -183,6 +244,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--angle-deg", type=float, help="default: deploy/config/simulator.toml")
     parser.add_argument("--wait-go", action="store_true", help="start traffic on 'go' (stdin)")
+    parser.add_argument(
+        "--school-day",
+        type=float,
+        metavar="START_H",
+        help="traffic from bench.school_day's profile from this hour of the day (instead of "
+        "--vehicles-per-hour) for --sim-seconds",
+    )
+    parser.add_argument(
+        "--min-headway-s", type=float, default=0.0, help="least gap between vehicles in the beam"
+    )
+    parser.add_argument(
+        "--enter-times", action="store_true", help="list each vehicle's time in the beam"
+    )
     return run(parser.parse_args(argv))
 
 

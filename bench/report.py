@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -38,3 +41,9 @@ def paragraph(text: str, width: int = 100, indent: str = "") -> str:
     return textwrap.fill(
         text, width=width, initial_indent=indent, subsequent_indent=" " * len(indent)
     )
+
+
+def save_figures(path: Path | None, figures: Mapping[str, Any]) -> None:
+    """Write a benchmark's figures as JSON for ``bench.suite``'s table (nothing without a path)."""
+    if path is not None:
+        path.write_text(json.dumps(figures, indent=1, sort_keys=True), encoding="utf-8")

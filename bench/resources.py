@@ -28,7 +28,7 @@ from typing import Any
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from bench.radar_process import RadarProcess
-from bench.report import paragraph, table
+from bench.report import paragraph, save_figures, table
 from bench.sim_pole import (
     BenchError,
     bench_config,
@@ -119,10 +119,11 @@ def run_phase(
     factor: float,
     sim_s: float,
     idle_real_s: float = 0.0,
+    vehicles_per_hour: float = VEHICLES_PER_HOUR,
 ) -> Phase:
     """One freshly built agent; traffic if ``sim_s`` > 0, else ``idle_real_s`` of quiet."""
     phase = Phase(name, factor)
-    vph = VEHICLES_PER_HOUR if sim_s > 0 else 0.0
+    vph = vehicles_per_hour if sim_s > 0 else 0.0
     link_dir = work_dir / name.replace(" ", "-")
     radar = RadarProcess(link_dir, factor, vph, max(sim_s, 1.0), seed=SEED)
     agent: Agent | None = None
@@ -172,6 +173,25 @@ class ResourcesResult:
     phases: list[Phase]
     factor: float
     sim_minutes: float
+
+    def figures(self) -> dict[str, object]:
+        """The busy phase's cost per simulated hour and its baselines, for the suite's table."""
+        idle1, idle_f, busy = self.phases
+        traffic = (busy.cpu_s - idle_f.cpu_per_real_s * busy.real_s) / busy.sim_s * 3600
+        return {
+            "factor": self.factor,
+            "vehicles_per_hour": VEHICLES_PER_HOUR,
+            "sim_minutes": self.sim_minutes,
+            "busy_cpu_per_sim_h": busy.cpu_s / busy.sim_s * 3600,
+            "idle_share_cpu_per_sim_h": idle_f.cpu_per_real_s * busy.real_s / busy.sim_s * 3600,
+            "traffic_cpu_per_sim_h": traffic,
+            "idle_x1_cpu_per_real_h": idle1.cpu_per_real_s * 3600,
+            "busy_peak_rss_mb": busy.peak_rss_mb,
+            "idle_peak_rss_mb": idle_f.peak_rss_mb,
+            "vehicles": busy.radar.get("vehicles", 0),
+            "transits": busy.transits,
+            "warnings": busy.warnings,
+        }
 
     def render(self) -> str:
         idle1, idle_f, busy = self.phases
@@ -269,6 +289,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--factor", type=float, default=DEFAULT_FACTOR, help="clock factor")
     parser.add_argument("--sim-minutes", type=float, help=f"default {DEFAULT_SIM_MINUTES:g}")
     parser.add_argument("--idle-seconds", type=float, help=f"default {IDLE_REAL_S:g} real s")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
 
 
 def run_from_args(args: argparse.Namespace) -> ResourcesResult:
@@ -280,12 +301,14 @@ def run_from_args(args: argparse.Namespace) -> ResourcesResult:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.resources", description=__doc__)
     add_arguments(parser)
+    args = parser.parse_args(argv)
     try:
-        result = run_from_args(parser.parse_args(argv))
+        result = run_from_args(args)
     except BenchError as err:
         print(f"bench.resources: {err}", file=sys.stderr)
         return 1
     print(result.render())
+    save_figures(args.json, result.figures())
     return 0
 
 

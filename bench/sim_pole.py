@@ -143,3 +143,9 @@ def open_fds() -> int:
 
 def thread_count() -> int:
     return threading.active_count()
+
+
+def os_threads() -> int:
+    """The process's threads as the kernel counts them (``Threads:`` in /proc/self/status):
+    Python's threads and any a library started outside Python."""
+    return _status_kb("Threads")

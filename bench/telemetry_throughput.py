@@ -11,6 +11,10 @@ Three runs against one private Mosquitto, in the same process and the same minut
   (it only queues) is reported too.
 - REPLAY: the broker stopped, N events made (they go to disk), the broker started: time from the
   reconnect (after the link's backoff) to the spool being empty.
+- SPOOL WRITE, no broker: N vehicle events ``put`` into a ``Spool`` (the agent's batched writer
+  thread) and committed to disk (``close`` commits the last batch), next to the baseline a
+  straightforward writer would be: the same file format (``spool_db``: schema, WAL, synchronous
+  NORMAL), one transaction per message, on the caller's thread.
 
 Run: ``python -m bench.telemetry_throughput [--quick] [--events N]``. It prints a table and
 never asserts a timing.
@@ -19,6 +23,7 @@ never asserts a timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -30,14 +35,15 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from bench.report import percentile, table
+from bench.report import percentile, save_figures, table
 from pole_agent.clock import SystemClock
-from pole_agent.config import MqttConfig
+from pole_agent.config import MqttConfig, TelemetryConfig
 from pole_agent.decisions.zone_schedule import ZoneState
 from pole_agent.drivers.mqtt_link import MqttLink
 from pole_agent.perception.transit import Transit
-from pole_agent.telemetry import topics
+from pole_agent.telemetry import spool_db, topics
 from pole_agent.telemetry.messages import StatusOffline
+from pole_agent.telemetry.outbox import OutMessage
 from pole_agent.telemetry.reporter import Reporter
 from pole_agent.telemetry.spool import Spool
 from simulator.broker import MosquittoBroker
@@ -134,6 +140,62 @@ class Pipeline:
         self.spool.close()
 
 
+class Recorder:
+    """A Publisher that keeps what it is given as spool messages (the write benchmark's input)."""
+
+    def __init__(self) -> None:
+        self.messages: list[OutMessage] = []
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        self.messages.append(OutMessage(topic, payload, qos, retain, boot_id="bench"))
+
+    def link_state(self) -> str:
+        return "recording"
+
+
+def vehicle_messages(count: int) -> list[OutMessage]:
+    """``count`` vehicle events as the reporter makes them."""
+    recorder = Recorder()
+    reporter = Reporter(POLE, "bench", SystemClock(), recorder, ["radar"])
+    for n in range(1, count + 1):
+        t = time.monotonic()
+        reporter.vehicle(Transit(n, "approaching", t - 2, t - 1, 41.3, 38.2, 20), ZONE, None)
+    return [m for m in recorder.messages if m.topic == topics.vehicle_events(POLE)]
+
+
+def spool_write(path: Path, messages: list[OutMessage]) -> tuple[float, list[float]]:
+    """The agent's spool: messages/s from the first put to all committed; put() times in us."""
+    spool = Spool(
+        path, boot_id="bench", clock=SystemClock(), max_bytes=1 << 30, max_age_s=86400,
+        batch_s=TelemetryConfig().spool_batch_s,
+    )  # fmt: skip
+    spool.start()
+    put_us: list[float] = []
+    started = time.perf_counter()
+    for message in messages:
+        t = time.perf_counter_ns()
+        spool.put(message)
+        put_us.append((time.perf_counter_ns() - t) / 1000)
+    spool.close()
+    return len(messages) / (time.perf_counter() - started), put_us
+
+
+def naive_write(path: Path, messages: list[OutMessage]) -> tuple[float, list[float]]:
+    """The baseline: same file format, one INSERT and COMMIT per message on the caller's thread;
+    messages/s and the time each write holds its caller, in us."""
+    write_us: list[float] = []
+    with contextlib.closing(spool_db.open_db(path)) as conn:
+        started = time.perf_counter()
+        for message in messages:
+            t = time.perf_counter_ns()
+            conn.execute("BEGIN IMMEDIATE")
+            spool_db.insert(conn, [message])
+            conn.execute("COMMIT")
+            write_us.append((time.perf_counter_ns() - t) / 1000)
+        elapsed = time.perf_counter() - started
+    return len(messages) / elapsed, write_us
+
+
 def until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -148,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="2,000 events instead of 20,000")
     parser.add_argument("--events", type=int, default=None, help="events per run")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     count = args.events or (2000 if args.quick else 20000)
 
@@ -183,6 +246,14 @@ def main(argv: list[str] | None = None) -> int:
         replay_elapsed = time.perf_counter() - replay_started
         pipeline.stop()
 
+        print(
+            f"spool write: {count} events, spool and one-transaction-per-message ...",
+            file=sys.stderr,
+        )
+        messages = vehicle_messages(count)
+        naive_rate, naive_us = naive_write(Path(tmp) / "naive.sqlite3", messages)
+        write_rate, put_us = spool_write(Path(tmp) / "write.sqlite3", messages)
+
     us = [n / 1000 for n in live_publish]
     rows = [
         ["paho straight (baseline)", f"{base_rate:,.0f}", "-", "-"],
@@ -198,6 +269,18 @@ def main(argv: list[str] | None = None) -> int:
             "-",
             f"{on_disk / 2**20:.1f} MiB on disk",
         ],
+        [
+            "one transaction per message (baseline)",
+            f"{naive_rate:,.0f}",
+            f"{percentile(naive_us, 50):.0f} / {percentile(naive_us, 99):.0f}",
+            "committed, no broker",
+        ],
+        [
+            "spool write (batched)",
+            f"{write_rate:,.0f}",
+            f"{percentile(put_us, 50):.1f} / {percentile(put_us, 99):.1f}",
+            "committed, no broker",
+        ],
     ]
     print(
         f"Telemetry throughput: {count} events of ~{size} bytes, QoS 1, Mosquitto on loopback, "
@@ -208,6 +291,20 @@ def main(argv: list[str] | None = None) -> int:
             ["path", "events/s (acked)", "publish us p50/p99", "made/s or spool size"],
             rows,
         )
+    )
+    save_figures(
+        args.json,
+        {
+            "events": count,
+            "size_bytes": size,
+            "paho_rate": base_rate,
+            "live_rate": count / live_elapsed,
+            "replay_rate": count / replay_elapsed,
+            "spool_write_rate": write_rate,
+            "naive_write_rate": naive_rate,
+            "spool_put_us_p99": percentile(put_us, 99),
+            "naive_write_us_p99": percentile(naive_us, 99),
+        },
     )
     return 0
 

@@ -28,6 +28,7 @@ from pole_agent.drivers.mqtt_link import MqttLink
 from pole_agent.drivers.ops243_session import RadarIdentity
 from pole_agent.drivers.serial_radar import SerialRadar
 from pole_agent.health import ComponentHealth, HealthBoard
+from pole_agent.installer.selftest import run_selftest
 from pole_agent.perception.camera.camera_path import CameraPath, build_camera_path
 from pole_agent.perception.camera.detection import Detector
 from pole_agent.perception.kerb_frames import KerbFrames
@@ -220,6 +221,13 @@ def build_agent(
             rebirth=lambda: _rebirth(built["agent"]),
             voice=lambda: built["agent"].warnings.voice if built["agent"].warnings else None,
             volume=config.audio.volume,
+            operator_sign=lambda: (
+                built["agent"].warnings.operator_sign
+                if "agent" in built and built["agent"].warnings
+                else None
+            ),
+            link_state=lambda: built["agent"].publisher.link_state() if built else "starting",
+            selftest=lambda: run_selftest(config, clock=clock, hw_dirs=hw_dirs),
         )
     except RemoteSetupError as err:
         raise StartupError(str(err)) from err
@@ -341,10 +349,13 @@ def build_agent(
             detections=warnings.outputs,
             health=health,
             clock=clock,
+            pedestrian_events=reporter.pedestrian,
         )
         if kerb_frames is not None and config.radars.kerb is not None
         else None
     )
+    if kerb_model is not None and kerb_model.pedestrian_log is not None:
+        warnings.outputs.subscribe(kerb_model.pedestrian_log.on_decision)  # its "warned"
     if kerb_model is not None:  # the birth message names the models the pole runs
         birth.models.append(
             ModelVersion(name=kerb_model.model_name, version=kerb_model.model_version)
@@ -393,6 +404,10 @@ def build_agent(
         state_dir=config.state_dir,
         spool_stats=outbox.stats,
         link=mqtt.link_report if mqtt is not None else (lambda: no_link),
+        remote=remote.handler.counters if remote is not None else None,
+        # Health reports flag the wall clock (reliability row 13): events stamped while it is
+        # not trusted can be told apart by the city.
+        clock_trusted=lambda: warnings.outputs.clock_trusted,
     )
     timer = TelemetryTimer(
         clock=clock,

@@ -92,12 +92,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         if remote.restart_config is not None:
             config = remote.restart_config
         else:
+            problems = []
             reloaded = _load_checked(args.config, problems)
             if problems or reloaded is None:
+                # A pole must not stop warning because its file was broken while it ran: the
+                # running config stays (reliability row 14).
                 for problem in problems:
-                    log.error("config %s: %s", args.config, problem)
-                return EXIT_CONFIG
-            config = local_or_remote(reloaded)
+                    log.error("config %s: %s (kept the running config)", args.config, problem)
+            else:
+                config = local_or_remote(reloaded)
         log.info("restarting the agent with config version %s", config.config_version)
         stop.clear()
     log.info("exiting (%s%s)", reason, f": {', '.join(received.values())}" if received else "")
@@ -172,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="live terminal view, or one log line per event (auto: live on a terminal)",
     )
     sim.add_argument("--state-dir", type=Path, default=None, help="state folder (default: temp)")
+    sim.add_argument(
+        "--scenario",
+        metavar="NAME",
+        default=None,
+        help="play a named scenario of the library and check its promised outcome "
+        "(docs/scenarios.md); --speed applies, the traffic options do not",
+    )
+    sim.add_argument(
+        "--list-scenarios", action="store_true", help="list the scenario library and exit"
+    )
     _add_log_options(sim)
     sim.set_defaults(func=cmd_simulate)
 

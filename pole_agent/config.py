@@ -224,6 +224,14 @@ class RadarConfig(StrictModel):
         description="Targets reported per frame (On): 1 is the strongest only; more lets the "
         "tracker follow several vehicles at once.",
     )
+    spectrum: Literal["off", "full", "band"] = Field(
+        default="off",
+        description="Spectrum output for the kerb radar model (docs/radar_model.md), set at "
+        "start-up: 'full' sends every FFT bin (OF, F lines; needs USB, about 27 kB/s), 'band' the "
+        "bins around 0 Hz and the strongest lines (OB, B lines; fits a UART at 230400 baud), "
+        "'off' sends no spectrum command (the road radar's default). A kerb radar with the model "
+        "enabled needs 'full' or 'band'.",
+    )
     stale_after_s: float = Field(
         default=2.0,
         gt=0,
@@ -246,6 +254,12 @@ class RadarConfig(StrictModel):
         gt=0,
         le=10,
         description="How long to wait for the sensor's JSON echo of each start-up command.",
+    )
+    save_to_flash: bool = Field(
+        default=False,
+        description="Also save the settings in the sensor's flash (A!) after applying them, so a "
+        "power cycle keeps them. `pole-agent commission` does it once; leave it off for the "
+        "agent, which applies the settings at every start (flash wears with each write).",
     )
 
     @field_validator("sample_rate_hz")
@@ -499,6 +513,14 @@ class KerbModelConfig(StrictModel):
         le=64,
         description="Windows waiting for the model; when inference falls behind, the oldest is "
         "dropped and counted.",
+    )
+    unsure_person_as: Literal["child", "unknown"] = Field(
+        default="child",
+        description="How a person the model cannot tell from an adult (most people, on "
+        "simulated data: docs/radar_model.md) is reported to the warning rules: 'child' (the "
+        "safe side: child warnings for them too) or 'unknown' (child warnings only for a "
+        "confident child verdict, unless child_warning.who = 'any_pedestrian'). Telemetry "
+        "always says what the model knew (events/pedestrian child = null).",
     )
 
 
@@ -792,6 +814,35 @@ class RemoteConfig(StrictModel):
         description="Commands expiring further ahead than this are refused (their ids are "
         "remembered until they expire, to refuse replays).",
     )
+    trial_unclean_ends: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="A remote config still in its grace period is rolled back to the "
+        "last-known-good one, before the agent starts, once this many runs of it ended "
+        "uncleanly (killed, crashed) before the grace period was over (read from the local file).",
+    )
+    message_max_chars: int = Field(
+        default=48,
+        ge=1,
+        le=200,
+        description="Longest operator text the set_message command may put on the sign (what "
+        "the sign controller can show).",
+    )
+    message_max_s: float = Field(
+        default=86400.0,
+        gt=0,
+        le=7 * 86400,
+        description="Longest duration of an operator text on the sign (set_message duration_s).",
+    )
+    comms_loss_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="When the broker has been unreachable this long, the operator text is "
+        "removed from the sign and the sign follows the local rules only (no stale remote "
+        "message).",
+    )
 
 
 class TelemetryConfig(StrictModel):
@@ -845,6 +896,50 @@ class TelemetryConfig(StrictModel):
     )
 
 
+LANGUAGE_PATTERN = r"^[a-z]{2,3}$"
+
+
+class SiteConfig(StrictModel):
+    """Where the pole stands and whom it speaks to: set by `pole-agent commission`, reported to
+    the city in the commissioning report. The agent does not use the place or the position."""
+
+    place: str = Field(
+        default="",
+        max_length=120,
+        description="A place name people recognise (street, school gate, landmark).",
+    )
+    latitude: float | None = Field(
+        default=None, ge=-90, le=90, description="WGS84 latitude in degrees (north positive)."
+    )
+    longitude: float | None = Field(
+        default=None, ge=-180, le=180, description="WGS84 longitude in degrees (east positive)."
+    )
+    voice_languages: tuple[str, ...] = Field(
+        default=("ko", "en"),
+        min_length=1,
+        max_length=4,
+        description="Languages of the spoken child warning, in the order played (ISO 639 codes "
+        "such as 'ko', 'en'). The agent plays child_warning.message; commissioning sets that "
+        "list from these languages (the clips of each language in the manifest).",
+    )
+
+    @field_validator("voice_languages")
+    @classmethod
+    def _language_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for code in value:
+            if not re.fullmatch(LANGUAGE_PATTERN, code):
+                raise ValueError(f"{code!r} is not a language code (2-3 lower-case letters)")
+        if len(set(value)) != len(value):
+            raise ValueError("a language is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> SiteConfig:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
+
+
 class PoleConfig(StrictModel):
     """The whole configuration of one pole."""
 
@@ -856,6 +951,9 @@ class PoleConfig(StrictModel):
         default=Path("/var/lib/pole-agent"), description="Where the agent keeps its state."
     )
     zone: ZoneConfig = Field(default_factory=ZoneConfig, description="The school zone.")
+    site: SiteConfig = Field(
+        default_factory=SiteConfig, description="Where the pole stands; the voice's languages."
+    )
     radars: RadarsConfig = Field(
         description="The radars by role: [radars.road] (required) and [radars.kerb] (optional)."
     )

@@ -35,6 +35,7 @@ from pole_agent.drivers.gpio_outputs import (
 from pole_agent.drivers.serial_sign import SerialSignLink, SerialSignMessages
 from pole_agent.health import HealthBoard, HealthState
 from pole_agent.ports import BeaconOutput, Clock, SignOutput, SpeedDisplay, VoiceOutput
+from pole_agent.remote.operator_message import OperatorSign
 from pole_agent.warning_outputs import WarningOutputs
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,9 @@ class WarningParts:
     outputs: WarningOutputs
     """The controller: the pipeline's hook and the Detections port."""
     sign_link: SerialSignLink | None = None
+    operator_sign: OperatorSign | None = None
+    """The sign as the warning path sees it: the city's operator text below every warning
+    (``set_message``, docs/remote.md); ``sign`` is the same object."""
 
     def start(self) -> None:
         """Start the background threads (clock mark saver, serial sign link)."""
@@ -102,6 +106,8 @@ class WarningParts:
         self.clock_saver.stop()
 
     def close(self) -> None:
+        if self.operator_sign is not None:  # first: blanking must not bring the text back
+            self.operator_sign.clear("agent stopping")
         self.outputs.close()
         for part in (self.sign, self.display, self.speaker_amp, self.heartbeat):
             try:
@@ -216,6 +222,9 @@ def build_warnings(
     except Exception as err:  # gpiozero raises many kinds when pins are unusable
         raise SetupError(f"outputs: cannot drive the GPIO pins: {err}") from err
     voice, recorder = _voice(config, clock, health, amp)
+    # Only a serial sign controller can show a text; preset lines (GPIO) cannot.
+    operator_sign = OperatorSign(sign, clock, shows_text=isinstance(sign, SerialSignMessages))
+    sign = operator_sign
     outputs = WarningOutputs(
         clock=clock,
         policy=policy,
@@ -247,4 +256,5 @@ def build_warnings(
         recorder=recorder,
         outputs=outputs,
         sign_link=link,
+        operator_sign=operator_sign,
     )

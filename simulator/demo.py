@@ -54,6 +54,10 @@ def simulated_pole_config(
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if getattr(args, "scenario", None) or getattr(args, "list_scenarios", False):
+        from simulator.scenarios.live import run_live  # noqa: PLC0415 (only when asked)
+
+        return run_live(args)
     live = args.view == "live" or (args.view == "auto" and sys.stdout.isatty())
     ring = RingLogHandler(40)
     if live:

@@ -17,6 +17,16 @@ settings.register_profile(
 settings.load_profile("project")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long-faults",
+        action="store_true",
+        default=False,
+        help="run the fault-injection suite (tests/faults) with its long repetition counts "
+        "(e.g. 100 radar unplugs through the whole agent) instead of the default short ones",
+    )
+
+
 @pytest.fixture
 def broker() -> Iterator[MosquittoBroker]:
     """A real Mosquitto on a free loopback port. A missing binary fails the test: the suite's

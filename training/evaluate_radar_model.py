@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     scores, speeds = predict_all(model.predict, codes)
     took = time.monotonic() - started
-    result = figures(scores, speeds, data.present, data.radial_mps, model.thresholds)
+    result = figures(
+        scores, speeds, data.present, data.radial_mps, model.thresholds,
+        margins=model.verdict_margins,
+    )  # fmt: skip
     mode = "band" if args.band else "full"
     print(f"{model.describe()}, held-out seed {HELD_OUT_SEED}, {mode} spectrum lines "
           f"({took / len(codes) * 1000:.2f} ms a window)")  # fmt: skip

@@ -8,7 +8,13 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from pole_agent.perception.radar_model import LABELS, InputSpec, SpeedRefinement, refine_speed
+from pole_agent.perception.radar_model import (
+    LABELS,
+    InputSpec,
+    SpeedRefinement,
+    VerdictMargins,
+    refine_speed,
+)
 from training.radar_metadata import input_spec
 
 
@@ -28,6 +34,37 @@ def choose_thresholds(
                 break
         thresholds[label] = round(chosen, 2)
     return thresholds
+
+
+WRONG_VERDICTS: Final = 0.05
+"""The most adults (alone of their kind) the child verdict may take, and children the adult one,
+on the validation split: the issue's adult-as-child target."""
+
+
+def choose_margins(
+    scores: npt.NDArray[np.float32],
+    present: npt.NDArray[np.bool_],
+    thresholds: dict[str, float],
+    wrong: float = WRONG_VERDICTS,
+) -> VerdictMargins:
+    """The smallest margins (``VerdictMargins``) at which at most ``wrong`` of the validation
+    windows with an adult and no child get the child verdict, and of those with a child and no
+    adult the adult verdict: the model says child or adult only when it is that sure."""
+    person = (scores[:, 0] >= thresholds["child"]) | (scores[:, 1] >= thresholds["adult"])
+    margin = scores[:, 0] - scores[:, 1]
+    grid = np.round(np.arange(-1.0, 1.0001, 0.01), 2)
+
+    def smallest(lean: npt.NDArray[np.float32], others: npt.NDArray[np.bool_]) -> float:
+        for candidate in grid:
+            if float(np.mean(person[others] & (lean[others] >= candidate))) <= wrong:
+                return float(candidate)
+        return 1.01  # never sure enough
+
+    adults_only = present[:, 1] & ~present[:, 0]
+    children_only = present[:, 0] & ~present[:, 1]
+    child = smallest(margin, adults_only)
+    adult = max(smallest(-margin, children_only), -child)  # the two verdicts never overlap
+    return VerdictMargins(child=child, adult=adult)
 
 
 REFINE_GRID: Final = [

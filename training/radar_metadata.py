@@ -7,12 +7,18 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from pole_agent.perception.radar_model import LABELS, METADATA_FORMAT, SpeedRefinement
+from pole_agent.perception.radar_model import (
+    LABELS,
+    METADATA_FORMAT,
+    SpeedRefinement,
+    VerdictMargins,
+)
 from simulator.radar_physics import CARRIER_HZ
 from training.radar_dataset import FILL_DB, HOP_FRAMES, MODEL_SPEC
 
 NAME = "radar_kerb"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
+"""1.1: the child / adult verdict (``verdict_margins``); the network is 1.0's."""
 SPEED_SCALE_MPS = 10.0
 STATEMENT = (
     "All figures are measured on simulated radar spectra (simulator.radar_physics, "
@@ -48,6 +54,8 @@ def metadata(
     model_bytes: bytes,
     presence_index: int,
     thresholds: dict[str, float],
+    *,
+    margins: VerdictMargins,
     refine: dict[str, SpeedRefinement],
     training: dict[str, Any],
 ) -> dict[str, Any]:
@@ -61,6 +69,7 @@ def metadata(
         "model_bytes": len(model_bytes),
         "labels": list(LABELS),
         "thresholds": thresholds,
+        "verdict_margins": margins.model_dump(),
         "input": input_spec(),
         "outputs": {
             "presence_index": presence_index,

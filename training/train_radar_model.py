@@ -31,7 +31,7 @@ from pole_agent.perception.radar_model import (
     RadarModel,
 )
 from simulator.training_data import Dataset, SceneRanges
-from training.radar_calibration import choose_refinement, choose_thresholds
+from training.radar_calibration import choose_margins, choose_refinement, choose_thresholds
 from training.radar_dataset import (
     CI_COUNT,
     HELD_OUT_COUNT,
@@ -42,7 +42,7 @@ from training.radar_dataset import (
     band_mode,
     load_or_generate,
 )
-from training.radar_evaluation import figures, format_figures, predict_all
+from training.radar_evaluation import evaluate_held_out
 from training.radar_metadata import NAME, SPEED_SCALE_MPS, STATEMENT, metadata
 
 
@@ -125,7 +125,7 @@ def _targets(data: Dataset) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.flo
     return present, np.concatenate([speed, present], axis=1)
 
 
-def _mixed(codes: npt.NDArray[np.uint8], share: float, seed: int) -> npt.NDArray[np.uint8]:
+def mixed(codes: npt.NDArray[np.uint8], share: float, seed: int) -> npt.NDArray[np.uint8]:
     """A copy with ``share`` of the windows turned into band-mode windows."""
     rng = np.random.default_rng(seed)
     chosen = np.flatnonzero(rng.random(codes.shape[0]) < share)
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.keras.utils.set_random_seed(TRAIN_SEED)
-    codes = _mixed(train.codes, 1 / 3, TRAIN_SEED)
+    codes = mixed(train.codes, 1 / 3, TRAIN_SEED)
     present, speed = _targets(train)
     split = int(codes.shape[0] * 0.9)
     x_val = codes[split:, ..., None].astype(np.float32)
@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     validation_scores, validation_speeds = model.predict(x_val, batch_size=256, verbose=0)
     thresholds = choose_thresholds(validation_scores, train.present[split:])
     print(f"thresholds (from validation): {thresholds}", flush=True)
+    margins = choose_margins(validation_scores, train.present[split:], thresholds)
+    print(f"child / adult verdict margins (from validation): {margins}", flush=True)
     refine = choose_refinement(
         codes[split:],
         validation_speeds * SPEED_SCALE_MPS,
@@ -291,26 +293,16 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{os.cpu_count()} cores (shared), TensorFlow {tf.__version__}",
         "command": "make models",
     }
-    meta = metadata(model_bytes, presence_index, thresholds, refine, training)
+    meta = metadata(
+        model_bytes, presence_index, thresholds, margins=margins, refine=refine, training=training
+    )
     path = _write(args.out, model_bytes, meta)  # written once so the agent's loader can read it
 
     loaded = RadarModel.load(path, sampling_rate_hz=MODEL_SPEC.sampling_rate_hz)
-    evaluation: dict[str, Any] = {"statement": STATEMENT}
-    for mode, windows in (("full", held.codes), ("band", band_mode(held.codes))):
-        scores, speeds = predict_all(loaded.predict, windows)
-        result = figures(scores, speeds, held.present, held.radial_mps, thresholds)
-        evaluation[f"held_out_{mode}"] = result
-        print(f"held-out, {mode} spectrum lines:", *format_figures(result), sep="\n", flush=True)
-    ci = slice(0, min(CI_COUNT, held.codes.shape[0]))
-    scores, speeds = predict_all(loaded.predict, held.codes[ci])
-    evaluation["ci_check"] = {
-        "seed": HELD_OUT_SEED,
-        "start": 0,
-        "count": ci.stop,
-        "mode": "full",
-        "figures": figures(scores, speeds, held.present[ci], held.radial_mps[ci], thresholds),
-    }
-    meta["evaluation"] = evaluation
+    meta["evaluation"] = evaluate_held_out(
+        loaded.predict, held, thresholds, margins,
+        band=band_mode, ci_count=CI_COUNT, statement=STATEMENT,
+    )  # fmt: skip
     meta["training"]["time_s"]["total"] = round(time.monotonic() - started, 1)
     _write(args.out, model_bytes, meta)
     print(

@@ -52,8 +52,18 @@ def startup_commands(config: RadarConfig, epoch_s: int) -> list[Command]:
         commands.append(_c(f"M>{config.min_magnitude:g}", "magnitude filter", "SquelchMin"))
     if config.has_range:
         commands.append(_c("OD", "range reports (OPS243-C)", "OutputFeature"))
+    if config.spectrum != "off":
+        command = "OF" if config.spectrum == "full" else "OB"
+        commands.append(_c(command, f"{config.spectrum} spectrum lines", "OutputFeature"))
     commands.append(_c(f"C={epoch_s}", "sensor clock", "Clock"))
+    if config.save_to_flash:
+        # Last, after every setting: the verify queries that follow re-read what was saved.
+        commands.append(SAVE_TO_FLASH)
     return commands
+
+
+SAVE_TO_FLASH = _c("A!", "save the settings to flash", "Flash")
+"""Answered ``{"Flash":"SettingsSaved"}`` (or an ``error``); only when ``save_to_flash``."""
 
 
 VERIFY_QUERIES = (
@@ -149,6 +159,12 @@ class SessionAnswers:
             problems.append("no product name")
         elif config.has_range and not ("-C" in product or "FMCW" in product):
             problems.append(f"configured as OPS243-C but the sensor is {product!r} (no range)")
+        if config.spectrum != "off":
+            # The spectrum command is the last O toggle sent: its echo is the last OutputFeature.
+            wanted = "F" if config.spectrum == "full" else "B"
+            feature = self.fields.get("OutputFeature")
+            if feature != wanted:
+                problems.append(f"spectrum output is {feature!r}, not {wanted!r}")
         if not isinstance(self.fields.get("UID"), str):
             problems.append("no board id")
         return problems

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pole_agent.atomic_file import write_atomic
 from pole_agent.config import ConfigError, parse_config
 from pole_agent.fleet import credentials
-from pole_agent.remote.atomic import write_atomic
 from pole_agent.remote.envelope import COMMAND_NAME_PATTERN, load_private_key, sign
 from pole_agent.telemetry import topics
 
@@ -169,7 +169,11 @@ def _message_arguments(parser: argparse.ArgumentParser) -> None:
     config.add_argument("--config", type=Path, required=True, help="the config file (TOML)")
     config.add_argument("--version", type=int, required=True, help="above the pole's applied one")
     command = kinds.add_parser("command", help="a command")
-    command.add_argument("--name", required=True, help="announce, reload, rebirth")
+    command.add_argument(
+        "--name",
+        required=True,
+        help="announce, set_message, reload, rebirth, selftest (docs/remote.md)",
+    )
     command.add_argument("--args", default="{}", help="the command's arguments (JSON object)")
     command.add_argument("--id", default=None, help="command id (default: random)")
     for sub in (config, command):

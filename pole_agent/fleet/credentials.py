@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from pole_agent.atomic_file import write_atomic
 from pole_agent.config import POLE_ID_PATTERN
 from pole_agent.release import generate_keypair
-from pole_agent.remote.atomic import write_atomic
 
 RESERVED_USERS = frozenset({"city"})
 """Operator user names in deploy/mosquitto/acl: never a pole id."""

@@ -1,12 +1,15 @@
 """`pole-agent commission`: brings a pole into service with the installer, step by step, or from
 an answers file for fleets (docs/installer.md#commission-a-pole-pole-agent-commission).
 
-Steps: board and permissions; outputs, each confirmed by the installer; the radar found,
-identified and its settings verified, a live read-out during a drive-by and the mounting-angle
-correction it implies; the zone; the network (broker with the pole's credentials, a test publish
-seen back); secrets. It refuses to write the config with default secrets; it writes the config
-atomically, and a report as JSON and HTML in ``<state_dir>/commissioning/``, published retained
-on ``spole/<id>/commissioning`` when the broker is reachable. Exit 1 when a check failed.
+Steps: board and permissions; outputs, each confirmed by the installer (beacons, status LED,
+heartbeat, sign messages, a speed on the digits, the spoken warning); the radar found, its
+settings applied, saved to its flash and read back, a live read-out during a drive-by and the
+mounting-angle correction it implies; the camera's road snapshot and ground-plane points; the zone
+and site; secrets (the pole's own password, shared with no other pole); the network (broker with
+the pole's credentials, a test publish seen back). It refuses to write the config with default or
+shared secrets; it writes the config atomically, and a report as JSON and HTML in
+``<state_dir>/commissioning/``, published retained on ``spole/<id>/commissioning`` (the JSON with
+the HTML page in ``page_html``) when the broker is reachable. Exit 1 when a check failed.
 """
 
 from __future__ import annotations
@@ -21,15 +24,26 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pole_agent import __version__
+from pole_agent.atomic_file import write_atomic
 from pole_agent.board_profile import default_hw_dirs
 from pole_agent.clock import SystemClock
 from pole_agent.config import INLINE_SECRET_KEYS, ConfigError, PoleConfig, load_config
 from pole_agent.drivers.mqtt_link import MqttSubscriber
 from pole_agent.installer import steps
-from pole_agent.installer.prompts import AnswerError, AnswersPrompter, Prompt, TerminalPrompter
-from pole_agent.installer.report import CheckResult, html_report, table, write_atomic
+from pole_agent.installer.camera_step import CameraOutcome, camera_step
+from pole_agent.installer.output_checks import outputs_step
+from pole_agent.installer.prompts import AnswerError, AnswersPrompter, Prompter, TerminalPrompter
+from pole_agent.installer.report import (
+    CheckResult,
+    RoadPicture,
+    html_report,
+    table,
+)
+from pole_agent.installer.secret_checks import secrets_step
 from pole_agent.installer.selftest import publish, seconds_arg
 from pole_agent.installer.toml_out import TomlWriteError, dumps
+from pole_agent.installer.zone_step import ZoneAnswers, zone_step
+from pole_agent.perception.camera.detection import Detector
 from pole_agent.ports import Clock
 from pole_agent.telemetry import topics
 
@@ -37,19 +51,31 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class CommissioningReport(BaseModel):
-    """The JSON report for the city (also published on ``spole/<id>/commissioning``)."""
+    """The JSON report for the city (``report.json``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     pole_id: str = Field(description="The pole.")
     version: str = Field(description="Agent version.")
     ts: str = Field(description="When commissioning ended (ISO 8601, UTC).")
-    location: str = Field(description="Where the pole stands, as the installer said.")
-    language: str = Field(description="Language of the voice, as the installer said.")
+    location: str = Field(description="The place name the installer gave.")
+    latitude: float | None = Field(description="WGS84 latitude, if given.")
+    longitude: float | None = Field(description="WGS84 longitude, if given.")
+    language: str = Field(description="Languages of the voice, '+'-joined (e.g. 'ko+en').")
     ok: bool = Field(description="No check failed.")
     config_written: bool = Field(description="Whether the final config was written.")
     drive_by: dict[str, float] = Field(description="Drive-by figures (km/h, degrees).")
+    snapshot: str | None = Field(description="The road snapshot's file name, if one was taken.")
     checks: list[CheckResult] = Field(description="Every check, in order.")
+
+
+class PublishedReport(CommissioningReport):
+    """What is published on ``spole/<id>/commissioning``: the report and its HTML page."""
+
+    page_html: str = Field(
+        default="",
+        description="report.html, self-contained (snapshot inline); empty in the Last Will.",
+    )
 
 
 def network_step(config: PoleConfig, clock: Clock, payload: bytes, timeout_s: float) -> CheckResult:
@@ -104,21 +130,6 @@ def network_step(config: PoleConfig, clock: Clock, payload: bytes, timeout_s: fl
     )
 
 
-def speed_limit(ask: Prompt, current: float) -> float:
-    """The zone's limit, asked again until it is a speed (an answers file gets one chance)."""
-    while True:
-        text = ask.text("speed_limit_kmh", "Speed limit in the zone (km/h)?", f"{current:g}")
-        try:
-            value = float(text)
-        except ValueError:
-            value = -1.0
-        if 5.0 <= value <= 130.0:
-            return value
-        if isinstance(ask, AnswersPrompter):
-            raise AnswerError(f"answers file: zone.speed_limit_kmh {text!r} is not 5..130 km/h")
-        ask.say(f"  not a speed limit in km/h (5..130): {text!r}")
-
-
 def write_config(source: Path, dest: Path, changes: dict[str, dict[str, Any] | Any]) -> PoleConfig:
     """Apply ``changes`` (top-level keys or one level of tables) to the source TOML, check that
     the result loads, and replace ``dest`` atomically (0600 when it would hold a secret inline,
@@ -156,10 +167,24 @@ def _all_keys(data: dict[str, Any]) -> list[str]:
     return keys
 
 
+class _Run:
+    """One commissioning run: the steps print as they go and collect their checks."""
+
+    def __init__(self, ask: Prompter) -> None:
+        self.ask = ask
+        self.checks: list[CheckResult] = []
+
+    def step(self, title: str, results: list[CheckResult]) -> None:
+        self.ask.say(f"== {title}")
+        for line in table(results)[2:]:
+            self.ask.say("   " + line)
+        self.checks.extend(results)
+
+
 def commission(
     config_path: Path,
     out_path: Path,
-    ask: Prompt,
+    ask: Prompter,
     *,
     clock: Clock,
     hw_dirs: list[Path] | None = None,
@@ -167,24 +192,20 @@ def commission(
     drive_by_s: float = 20.0,
     broker_timeout_s: float = 15.0,
     pin_factory: Any = None,
+    fleet_passwords: Path | None = None,
+    camera_detector: Detector | None = None,
 ) -> CommissioningReport:
+    """Run every step; write the config (unless secrets fail) and the report."""
     config = load_config(config_path)
-    checks: list[CheckResult] = []
-
-    def step(title: str, results: list[CheckResult]) -> None:
-        ask.say(f"== {title}")
-        for line in table(results)[2:]:
-            ask.say("   " + line)
-        checks.extend(results)
-
+    run = _Run(ask)
     ask.say(f"Commissioning pole {config.pole_id} (config {config_path})")
     profile, results = steps.board_step(config, hw_dirs or default_hw_dirs())
-    step("1. board and permissions", results)
+    run.step("1. board and permissions", results)
     if profile is not None:
-        ask.say("== 2. outputs: look at each and answer")
-        step("2. outputs", steps.outputs_step(config, profile, ask, pin_factory))
-    ask.say("== 3. radar: looking for the sensor ...")
-    session, results = steps.find_radar(config, clock, radar_timeout_s)
+        ask.say("== 2. outputs: each is switched on in turn; look (or listen) and answer")
+        run.step("2. outputs", outputs_step(config, profile, ask, clock, pin_factory))
+    ask.say("== 3. radar: looking for the sensor, applying and saving its settings ...")
+    session, results = steps.find_radar(config, clock, radar_timeout_s, ask.say)
     drive: dict[str, float] = {}
     try:
         if session is not None:
@@ -193,110 +214,156 @@ def commission(
     finally:
         if session is not None:
             session.close()
-    step("3. radar", results)
-    camera = config.camera
-    step(
-        "4. camera",
-        [
-            CheckResult(
-                name="camera snapshot",
-                outcome="skip",
-                detail="no camera fitted"
-                if camera is None or not camera.enabled
-                else "not wired into commissioning yet (issue 5's take_road_snapshot)",
-            )
-        ],
-    )
-    pole_id = ask.text("pole_id", "Pole id?", config.pole_id)
-    location = ask.text("location", "Location (street, landmark)?", "")
-    limit = speed_limit(ask, config.zone.speed_limit_kmh)
-    language = ask.text("language", "Language of the voice?", "ko")
-    step(
-        "5. zone",
-        [
-            CheckResult(
-                name="zone",
-                outcome="pass",
-                detail=f"{pole_id} at {location or '?'}, {limit:g} km/h, voice {language}",
-            )
-        ],
-    )
+    run.step("3. radar", results)
+    ask.say("== 4. camera")
+    results, camera = camera_step(config, ask, detector=camera_detector)
+    run.step("4. camera", results)
+    ask.say("== 5. zone and site: Enter keeps the value shown")
+    results, zone = zone_step(config, ask)
+    run.step("5. zone and site", results)
+    final = config.model_copy(update={"pole_id": zone.pole_id})
+    secrets = secrets_step(final, ask, fleet_passwords)
+    run.step("6. secrets", secrets)
+    ask.say("== 7. network: connecting with the pole's credentials ...")
     nonce = clock.wall().isoformat()
-    step(
-        "6. network",
-        [network_step(config, clock, f'{{"test": "{nonce}"}}'.encode(), broker_timeout_s)],
+    payload = f'{{"test": "{nonce}"}}'.encode()
+    run.step("7. network", [network_step(final, clock, payload, broker_timeout_s)])
+    written = _write(run, config_path, out_path, secrets, _changes(zone, session, drive, camera))
+    report = _report(
+        run,
+        final,
+        zone,
+        clock=clock,
+        timeout_s=broker_timeout_s,
+        written=written,
+        drive=drive,
+        camera=camera,
     )
-    secrets = steps.secrets_step(config)
-    step("7. secrets", secrets)
-    written = False
-    if secrets[0].outcome == "pass":
-        changes: dict[str, Any] = {"pole_id": pole_id, "zone": {"speed_limit_kmh": limit}}
-        if session is not None:
-            changes["radars"] = {"road": {"port": session.config.port}}
-        try:
-            write_config(config_path, out_path, changes)
-            written = True
-            checks.append(CheckResult(name="config written", outcome="pass", detail=str(out_path)))
-        except (ConfigError, TomlWriteError, OSError) as err:
-            checks.append(
-                CheckResult(
-                    name="config written",
-                    outcome="fail",
-                    detail=str(err),
-                    fix="fix the config by hand and run again",
-                )
-            )
-    else:
-        checks.append(
+    ask.say(f"report: {final.state_dir / 'commissioning' / 'report.html'}")
+    ask.say("PASSED" if report.ok else "FAILED")
+    return report
+
+
+def _changes(
+    zone: ZoneAnswers,
+    session: steps.RadarSession | None,
+    drive: dict[str, float],
+    camera: CameraOutcome,
+) -> dict[str, Any]:
+    changes = zone.changes()
+    road: dict[str, Any] = {}
+    if session is not None:
+        road["port"] = session.config.port
+    if "accepted_angle_deg" in drive:
+        road["mounting_angle_deg"] = drive["accepted_angle_deg"]
+    if road:
+        changes["radars"] = {"road": road}
+    if camera.calibration is not None:
+        changes["camera"] = {"calibration": camera.calibration}
+    return changes
+
+
+def _write(
+    run: _Run,
+    source: Path,
+    dest: Path,
+    secrets: list[CheckResult],
+    changes: dict[str, Any],
+) -> bool:
+    refused = next((c for c in secrets if c.outcome == "fail"), None)
+    if refused is not None:
+        run.checks.append(
             CheckResult(
                 name="config written",
                 outcome="fail",
-                detail="refused: secrets are not the pole's own",
-                fix=secrets[0].fix,
+                detail="refused: the secrets are not the pole's own",
+                fix=refused.fix,
             )
         )
+        return False
+    try:
+        write_config(source, dest, changes)
+    except (ConfigError, TomlWriteError, OSError) as err:
+        run.checks.append(
+            CheckResult(
+                name="config written",
+                outcome="fail",
+                detail=str(err),
+                fix="fix the config by hand and run again",
+            )
+        )
+        return False
+    run.checks.append(CheckResult(name="config written", outcome="pass", detail=str(dest)))
+    return True
+
+
+def _report(
+    run: _Run,
+    config: PoleConfig,
+    zone: ZoneAnswers,
+    *,
+    clock: Clock,
+    timeout_s: float,
+    written: bool,
+    drive: dict[str, float],
+    camera: CameraOutcome,
+) -> CommissioningReport:
+    position = zone.position or (None, None)
     report = CommissioningReport(
-        pole_id=pole_id,
+        pole_id=zone.pole_id,
         version=__version__,
         ts=clock.wall().isoformat(timespec="seconds"),
-        location=location,
-        language=language,
-        ok=all(c.outcome != "fail" for c in checks),
+        location=zone.place,
+        latitude=position[0],
+        longitude=position[1],
+        language="+".join(zone.languages),
+        ok=all(c.outcome != "fail" for c in run.checks),
         config_written=written,
         drive_by=drive,
-        checks=checks,
+        snapshot=camera.snapshot.name if camera.snapshot is not None else None,
+        checks=run.checks,
     )
     folder = config.state_dir / "commissioning"
     write_atomic(folder / "report.json", report.model_dump_json(indent=2).encode(), 0o640)
-    facts = {
-        "pole": pole_id,
-        "location": location,
-        "when": report.ts,
-        "agent": __version__,
-        "limit": f"{limit:g} km/h",
-        "voice": language,
-        **{k: f"{v:.1f}" for k, v in drive.items()},
-    }
-    page = html_report(f"Commissioning report: pole {pole_id}", facts, checks)
+    picture = None
+    if camera.snapshot is not None and camera.image_size is not None:
+        picture = RoadPicture(camera.snapshot.read_bytes(), *camera.image_size, camera.points)
+    facts = {"pole": zone.pole_id, **zone.facts, "when": report.ts, "agent": __version__}
+    page = html_report(
+        f"Commissioning report: pole {zone.pole_id}",
+        facts,
+        run.checks,
+        picture=picture,
+        drive_by=drive,
+    )
     write_atomic(folder / "report.html", page.encode(), 0o640)
     if config.mqtt is not None:
-        body = report.model_dump_json().encode()
-        publish(
+        body = PublishedReport(**report.model_dump(), page_html=page).model_dump_json().encode()
+        # The Last Will (at most 64 kB) is the report without its page: should the link drop
+        # while the page is sent, the city still gets the checks.
+        will = report.model_dump_json().encode()
+        sent = publish(
             config,
-            lambda ok: body,
+            lambda ok: body if ok else will,
             clock,
-            broker_timeout_s,
+            timeout_s,
             topic=f"{topics.PREFIX}/{config.pole_id}/commissioning",
             tool="commission",
         )
-    ask.say(f"report: {folder / 'report.html'}")
-    ask.say("PASSED" if report.ok else "FAILED")
+        run.ask.say(f"report published: {sent.outcome.upper()} {sent.detail}")
     return report
 
 
 def cmd_commission(args: argparse.Namespace) -> int:
     try:
-        ask: Prompt = AnswersPrompter.load(args.answers) if args.answers else TerminalPrompter()
+        ask: Prompter = AnswersPrompter.load(args.answers) if args.answers else TerminalPrompter()
+        fleet = args.fleet_passwords
+        if (
+            fleet is None
+            and isinstance(ask, AnswersPrompter)
+            and ask.has("secrets.fleet_passwords")
+        ):
+            fleet = Path(str(ask.get("secrets.fleet_passwords")))
         report = commission(
             args.config,
             args.out or args.config,
@@ -304,6 +371,7 @@ def cmd_commission(args: argparse.Namespace) -> int:
             clock=SystemClock(),
             radar_timeout_s=args.radar_timeout,
             drive_by_s=args.drive_by,
+            fleet_passwords=fleet,
         )
     except ConfigError as err:
         print(f"{args.config}: {'; '.join(err.problems)}", file=sys.stderr)
@@ -319,6 +387,13 @@ def add_commission_command(sub: argparse._SubParsersAction[argparse.ArgumentPars
     parser.add_argument("--config", "-c", type=Path, required=True, help="the pole's config")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: --config)")
     parser.add_argument("--answers", type=Path, default=None, help="answers file (TOML)")
+    parser.add_argument(
+        "--fleet-passwords",
+        type=Path,
+        default=None,
+        help="the city's Mosquitto password file (or a list of $7$ hashes): refuse a password "
+        "another pole uses",
+    )
     parser.add_argument("--radar-timeout", type=seconds_arg, default=15.0, help="seconds")
     parser.add_argument(
         "--drive-by", type=seconds_arg, default=20.0, help="seconds of live read-out"

@@ -3,10 +3,9 @@ table a person reads, and files written atomically (0600: a report names the pol
 
 from __future__ import annotations
 
+import base64
 import html
-import os
-import tempfile
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,35 +35,73 @@ def table(checks: list[CheckResult]) -> list[str]:
     return lines
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder, fsync'd and renamed:
-    a reader sees the old file or the new one, never half of one; created with ``mode``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 _COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#c62828", "skip": "#666666"}
 
 
+#: The colour of the ground-plane markers drawn on the snapshot (a screenshot test finds them).
+MARKER_COLOUR = "#ff00ff"
+
+
+@dataclass(frozen=True)
+class RoadPicture:
+    """The road snapshot for the page: PNG bytes, its size, and the ground-plane points
+    (pixel column, row; road x, y in metres) to mark on it."""
+
+    png: bytes
+    width: int
+    height: int
+    points: list[tuple[float, float, float, float]]
+
+
+def _picture(picture: RoadPicture) -> str:
+    """The snapshot inline (a data: URI) under an SVG layer that marks and numbers the points."""
+    data = base64.b64encode(picture.png).decode()
+    marks = "".join(
+        f'<circle cx="{u:.1f}" cy="{v:.1f}" r="7" fill="none" stroke="{MARKER_COLOUR}" '
+        f'stroke-width="4"/><text x="{u + 10:.1f}" y="{v - 8:.1f}" fill="{MARKER_COLOUR}" '
+        f'font-size="18" font-weight="bold">{n}</text>'
+        for n, (u, v, _x, _y) in enumerate(picture.points, start=1)
+    )
+    rows = "".join(
+        f"<tr><td>{n}</td><td>{u:g}, {v:g}</td><td>{x:g}, {y:g}</td></tr>"
+        for n, (u, v, x, y) in enumerate(picture.points, start=1)
+    )
+    w, h = picture.width, picture.height
+    return (
+        f'<h2>Road snapshot</h2><svg id="road" width="{w}" height="{h}" viewBox="0 0 {w} {h}">'
+        f'<image width="{w}" height="{h}" href="data:image/png;base64,{data}"/>{marks}</svg>'
+        "<h3>Ground-plane points</h3><table><tr><th>#</th><th>pixel (column, row)</th>"
+        f"<th>road (x m, y m)</th></tr>{rows}</table>"
+    )
+
+
+def _drive_by(figures: dict[str, float]) -> str:
+    labels = {
+        "known_kmh": "test vehicle's speed (km/h)",
+        "radial_kmh": "radar's peak radial speed (km/h)",
+        "configured_angle_deg": "mounting angle configured (deg)",
+        "measured_kmh": "measured speed, angle-corrected (km/h)",
+        "error_kmh": "error (km/h)",
+        "proposed_angle_deg": "mounting angle the speeds fit (deg)",
+        "accepted_angle_deg": "mounting angle written (deg)",
+    }
+    rows = "".join(
+        f"<tr><th>{html.escape(labels.get(k, k))}</th><td>{v:.1f}</td></tr>"
+        for k, v in figures.items()
+    )
+    return f'<h2>Drive-by</h2><table id="drive-by">{rows}</table>' if rows else ""
+
+
 def html_report(
-    title: str, facts: dict[str, str], checks: list[CheckResult], image: str | None = None
+    title: str,
+    facts: dict[str, str],
+    checks: list[CheckResult],
+    *,
+    picture: RoadPicture | None = None,
+    drive_by: dict[str, float] | None = None,
 ) -> str:
-    """A self-contained HTML page (no scripts, no external files): facts, then every check."""
+    """A self-contained HTML page (no scripts, no external files): facts, every check, the
+    drive-by figures and the road snapshot with its ground-plane points."""
     esc = html.escape
     rows = "\n".join(
         f'<tr><td>{esc(c.name)}</td><td class="o" style="color:{_COLOURS[c.outcome]}">'
@@ -76,7 +113,7 @@ def html_report(
     facts_rows = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts.items())
     failed = sum(c.outcome == "fail" for c in checks)
     verdict = "PASSED" if failed == 0 else f"FAILED ({failed} check(s))"
-    picture = f'<h2>Road</h2><img alt="road snapshot" src="{esc(image)}">' if image else ""
+    extra = _drive_by(drive_by or {}) + (_picture(picture) if picture is not None else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>
@@ -92,6 +129,6 @@ th {{ text-align: left; }} .o {{ font-weight: bold; }}
 <h2>Checks</h2>
 <table><tr><th>check</th><th>result</th><th>detail</th></tr>
 {rows}
-</table>{picture}
+</table>{extra}
 </body></html>
 """

@@ -23,13 +23,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from pole_agent import __version__
+from pole_agent.atomic_file import write_atomic
 from pole_agent.board_profile import default_hw_dirs
 from pole_agent.clock import SystemClock
 from pole_agent.config import ConfigError, PoleConfig, load_config
 from pole_agent.decisions.clock_trust import kernel_clock_synchronised
 from pole_agent.drivers.mqtt_link import MqttLink
 from pole_agent.installer.checks import fail, passed, run_checks
-from pole_agent.installer.report import CheckResult, table, write_atomic
+from pole_agent.installer.report import CheckResult, table
 from pole_agent.ports import Clock
 from pole_agent.telemetry import topics
 from pole_agent.telemetry.outbox import OutMessage

@@ -1,5 +1,9 @@
-"""The steps of `pole-agent commission` (docs/installer.md): each checks one thing with the
-installer, says what passed and what to do on failure, and returns its results."""
+"""The board and radar steps of `pole-agent commission` (docs/installer.md): each checks one
+thing with the installer, says what passed and what to do on failure, and returns its results.
+
+The radar is opened through the agent's own driver with ``save_to_flash`` set: the driver applies
+the pole's settings, saves them in the sensor's flash (``A!``) and re-reads them (``??``, ``?P``,
+``?V``, ``?U``), so what was saved is what was verified."""
 
 from __future__ import annotations
 
@@ -11,38 +15,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 from pole_agent.board_profile import BoardProfile, resolve_profile
 from pole_agent.config import PoleConfig, RadarConfig
-from pole_agent.drivers.gpio_outputs import (
-    GpioBeacons,
-    GpioSignMessages,
-    HeartbeatPin,
-    StatusLed,
-    make_pin_factory,
-)
 from pole_agent.drivers.serial_radar import SerialRadar
 from pole_agent.health import HealthBoard
+from pole_agent.installer.prompts import Prompter
 from pole_agent.installer.report import CheckResult
 from pole_agent.perception.radar_lines import SpeedFrame
 from pole_agent.ports import Clock
 
-DEFAULT_SECRETS = frozenset(
-    {"", "changeme", "change-me", "password", "secret", "admin", "spole", "pole-agent", "test"}
-)
-MIN_SECRET_LEN = 12
 GROUPS = ("gpio", "dialout", "audio")
-
-
-class Prompter(Protocol):
-    """Asks the installer (a person at a terminal, or an answers file)."""
-
-    def say(self, text: str) -> None: ...
-
-    def confirm(self, key: str, question: str) -> bool: ...
-
-    def number(self, key: str, question: str) -> float: ...
 
 
 def ok(name: str, detail: str) -> CheckResult:
@@ -77,75 +60,6 @@ def board_step(
     return profile, results
 
 
-# -- 2. outputs, confirmed by a person -------------------------------------------------------------
-
-
-def outputs_step(
-    config: PoleConfig, profile: BoardProfile, ask: Prompter, pin_factory: Any = None
-) -> list[CheckResult]:
-    factory = pin_factory or make_pin_factory(config.outputs.pin_factory)
-    results: list[CheckResult] = []
-
-    def check(
-        key: str, name: str, question: str, on: Callable[[], None], off: Callable[[], None]
-    ) -> None:
-        on()
-        try:
-            seen = ask.confirm(key, question)
-        finally:
-            off()
-        results.append(
-            ok(name, "confirmed by the installer")
-            if seen
-            else bad(name, "the installer did not see it", "check the wiring, fuse and lamp")
-        )
-
-    beacons = GpioBeacons(
-        profile, factory, flash_hz=config.warning.flash_hz, duty=config.warning.flash_duty
-    )
-    led = StatusLed(profile, factory)
-    try:
-        check(
-            "beacons", "beacons", "Are the beacons flashing?", beacons.activate, beacons.deactivate
-        )
-        check(
-            "status_led",
-            "status LED",
-            "Is the status LED on?",
-            lambda: led.set(True),
-            lambda: led.set(False),
-        )
-        if profile.lines("heartbeat"):
-            heart = HeartbeatPin(profile, factory)
-
-            def pulse() -> None:  # slow enough to see: 2 blinks over 2 s
-                for _ in range(4):
-                    heart.toggle()
-                    time.sleep(0.5)
-
-            check(
-                "heartbeat", "heartbeat", "Did the heartbeat LED/relay pulse?", pulse, heart.close
-            )
-        sign = GpioSignMessages(profile, factory)
-        for message in sorted(sign.messages):
-
-            def show(m: str = message) -> None:
-                sign.show(m)
-
-            check(
-                f"sign.{message}",
-                f"sign {message}",
-                f"Does the sign show {message!r}?",
-                show,
-                lambda: sign.show(None),
-            )
-        sign.close()
-    finally:
-        beacons.close()
-        led.close()
-    return results
-
-
 # -- 3. radar: find, identify, live read-out, drive-by -----------------------------------
 
 
@@ -167,6 +81,9 @@ class RadarSession:
     radar: SerialRadar | None = None
 
     def open(self, timeout_s: float) -> bool:
+        """Start the driver; True once the start-up dialogue ended with an identity (settings
+        verified or not: ``problems`` says which did not take)."""
+
         def on_parsed(parsed: object) -> None:
             if isinstance(parsed, SpeedFrame):
                 self.frames.append(parsed)
@@ -178,10 +95,18 @@ class RadarSession:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             state = self.health.get(self.radar.name)
-            if state is not None and state.state == "ok" and self.radar.identity is not None:
+            if (
+                state is not None
+                and state.state in ("ok", "degraded")
+                and self.radar.identity is not None
+            ):
                 return True
             time.sleep(0.05)
         return False
+
+    @property
+    def problems(self) -> list[str]:
+        return list(self.radar.stats.problems) if self.radar is not None else []
 
     def reason(self) -> str:
         state = self.health.get("radar.road")
@@ -193,36 +118,68 @@ class RadarSession:
 
 
 def find_radar(
-    config: PoleConfig, clock: Clock, timeout_s: float
+    config: PoleConfig, clock: Clock, timeout_s: float, say: Callable[[str], None]
 ) -> tuple[RadarSession | None, list[CheckResult]]:
+    """Try the candidate ports; on the one that answers, apply the settings, save them to the
+    sensor's flash and read them back."""
     tried: list[str] = []
-    for port in candidate_ports(config.radars.road.port) or [config.radars.road.port]:
-        session = RadarSession(config.radars.road.model_copy(update={"port": port}), clock)
+    ports = candidate_ports(config.radars.road.port) or [config.radars.road.port]
+    for number, port in enumerate(ports, start=1):
+        radar_config = config.radars.road.model_copy(update={"port": port, "save_to_flash": True})
+        session = RadarSession(radar_config, clock)
+        say(f"   trying {port} ({number} of {len(ports)}, up to {timeout_s:g} s) ...")
         if session.open(timeout_s):
-            assert session.radar is not None and session.radar.identity is not None
-            ident = session.radar.identity
-            who = " ".join(x for x in (ident.product, ident.version, ident.uid) if x)
-            return session, [
-                ok("radar found", f"{port}" + (f" (tried {', '.join(tried)})" if tried else "")),
-                ok("radar identity", who or ident.model),
-                ok("radar settings", "applied and read back (speed units, rate, filters)"),
-                CheckResult(
-                    name="radar saved to flash",
-                    outcome="skip",
-                    detail="not done: the driver has no command path for A! yet; the agent "
-                    "applies the settings at every start",
-                    fix="follow-up: a save-settings call in drivers/serial_radar.py",
-                ),
-            ]
+            return session, radar_results(session, port, tried)
         tried.append(f"{port}: {session.reason()}")
         session.close()
     return None, [
         bad(
             "radar found",
-            "; ".join(tried) or "no serial device",
-            "check the radar's USB cable and power, and the udev rule",
+            "; ".join(tried) or f"no serial device ({config.radars.road.port} absent)",
+            "check the radar's USB cable and power, and the udev rule (hw/udev/README.md)",
         )
     ]
+
+
+def radar_results(session: RadarSession, port: str, tried: list[str]) -> list[CheckResult]:
+    assert session.radar is not None and session.radar.identity is not None
+    ident = session.radar.identity
+    who = " ".join(x for x in (ident.product, ident.version, ident.uid) if x)
+    flash = [p for p in session.problems if "A!" in p]
+    settings = [p for p in session.problems if "A!" not in p]
+    results = [
+        ok("radar found", port + (f" (tried {', '.join(tried)})" if tried else "")),
+        ok("radar identity", who or ident.model),
+        bad(
+            "radar settings",
+            "not verified: " + "; ".join(settings),
+            "check the sensor's firmware and model (radars.road.model); docs/radar.md",
+        )
+        if settings
+        else ok("radar settings", "applied and read back: km/h, JSON, sampling rate, filters"),
+    ]
+    if flash:
+        results.append(
+            bad(
+                "radar saved to flash",
+                "; ".join(flash),
+                "the agent still applies the settings at every start; if the sensor keeps "
+                "refusing A!, update its firmware (docs/radar.md)",
+            )
+        )
+    elif settings:
+        results.append(
+            bad(
+                "radar saved to flash",
+                "saved (A! answered), but the settings saved are not all the pole's",
+                "fix the settings above and commission again",
+            )
+        )
+    else:
+        results.append(
+            ok("radar saved to flash", "A! answered; the settings re-read after it are the pole's")
+        )
+    return results
 
 
 def drive_by_step(
@@ -233,8 +190,12 @@ def drive_by_step(
     start = len(session.frames)
     deadline = time.monotonic() + seconds
     shown = start
+    next_note = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         time.sleep(0.25)
+        if time.monotonic() >= next_note:
+            next_note += 5.0
+            ask.say(f"  ... {max(0.0, deadline - time.monotonic()):.0f} s left")
         fresh = session.frames[shown:]
         shown += len(fresh)
         if fresh:
@@ -276,40 +237,22 @@ def drive_by_step(
     )
     if abs(error) <= max(2.0, 0.05 * known):
         return [ok("drive-by", detail)], data
-    return [
-        CheckResult(
-            name="drive-by",
-            outcome="warn",
-            detail=detail,
-            fix=f"set radars.road.mounting_angle_deg = {proposed:.0f} (proposed)",
+    setting = f"radars.road.mounting_angle_deg = {proposed:.1f}"
+    results = [
+        CheckResult(name="drive-by", outcome="warn", detail=detail, fix=f"set {setting} (proposed)")
+    ]
+    if ask.confirm("radar.accept_angle", f"Write {setting} into the config?"):
+        data["accepted_angle_deg"] = round(proposed, 1)
+        results.append(
+            ok("mounting angle", f"{angle:g} -> {proposed:.1f} deg, written to the config")
         )
-    ], data
-
-
-# -- 7. secrets ---------------------------------------------------------------------------
-
-
-def secrets_step(config: PoleConfig) -> list[CheckResult]:
-    mqtt = config.mqtt
-    if mqtt is None:
-        return [bad("secrets", "no [mqtt]: the pole would report to no one", "configure [mqtt]")]
-    if mqtt.password_file is None:
-        return [bad("secrets", "no password_file", "give the pole its own password file (0600)")]
-    try:
-        secret = mqtt.password_file.read_text(encoding="utf-8").strip()
-    except OSError as err:
-        return [bad("secrets", f"{mqtt.password_file}: {err.strerror or err}", "create it, 0600")]
-    user = config.mqtt_username or config.pole_id
-    if secret.lower() in DEFAULT_SECRETS or secret in (user, config.pole_id):
-        return [
-            bad("secrets", "the MQTT password is a default one", "issue this pole its own password")
-        ]
-    if len(secret) < MIN_SECRET_LEN:
-        return [
-            bad(
-                "secrets",
-                f"the MQTT password is shorter than {MIN_SECRET_LEN}",
-                "issue a longer one",
+    else:
+        results.append(
+            CheckResult(
+                name="mounting angle",
+                outcome="warn",
+                detail=f"kept {angle:g} deg: speeds will read {error:+.1f} km/h at {known:g} km/h",
+                fix=f"measure the angle again, or set {setting}",
             )
-        ]
-    return [ok("secrets", f"own password for {user} in {mqtt.password_file.name}")]
+        )
+    return results, data

@@ -30,10 +30,17 @@ import numpy.typing as npt
 
 from pole_agent.health import HealthBoard, HealthState
 from pole_agent.perception.kerb_frames import KerbFrame
+from pole_agent.perception.kerb_pedestrians import KerbPedestrianLog, PersonTrack
 from pole_agent.perception.radar_lines import SpectrumLine
-from pole_agent.perception.radar_model import LABELS, InputSpec, Prediction
+from pole_agent.perception.radar_model import LABELS, InputSpec, Prediction, VerdictMargins
 from pole_agent.perception.spectrum_window import SpectrumWindower
-from pole_agent.ports import Clock, Detections, PedestrianSeen, VehicleApproaching
+from pole_agent.ports import (
+    Clock,
+    Detections,
+    PedestrianKind,
+    PedestrianSeen,
+    VehicleApproaching,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +63,43 @@ Detection = PedestrianSeen | VehicleApproaching
 
 
 class DetectionFilter:
-    """Predictions to detections (pure): a label counts once present in ``confirm`` consecutive
-    windows; each run of windows of one label is one track (``track_id``)."""
+    """Predictions to detections (pure). A person (child or adult present) and a vehicle each
+    count once present in ``confirm`` consecutive windows; each run of windows is one track
+    (``track_id``). The person's kind on the Detections port: ``child`` when the track's verdict
+    is child (``PersonTrack.verdict``), ``adult`` when it is adult and this window's child
+    probability is under its threshold, otherwise ``unsure_as`` (``child`` by default: the
+    warning rules err on the side of a child, since the radar rarely knows)."""
 
     def __init__(
-        self, thresholds: Mapping[str, float], confirm: int, mounting_angle_deg: float = 0.0
+        self,
+        thresholds: Mapping[str, float],
+        confirm: int,
+        mounting_angle_deg: float = 0.0,
+        *,
+        margins: VerdictMargins | None = None,
+        unsure_as: PedestrianKind = "child",
     ) -> None:
         self.thresholds = dict(thresholds)
         self.confirm = confirm
+        self.margins = margins or VerdictMargins()
+        self.unsure_as: PedestrianKind = unsure_as
         self._cos = math.cos(math.radians(mounting_angle_deg))
         self._streak: Counter[str] = Counter()
         self._track: dict[str, int] = {}
         self._next_track = 1
+        self.person: PersonTrack | None = None
+        """The current run of windows with a person (None: nobody in the last window)."""
+
+    def _run(self, name: str, there: bool) -> int | None:
+        """The track id of ``name`` once confirmed in this window, else None."""
+        if not there:
+            self._streak[name] = 0
+            return None
+        self._streak[name] += 1
+        if self._streak[name] == 1:
+            self._track[name] = self._next_track
+            self._next_track += 1
+        return self._track[name] if self._streak[name] >= self.confirm else None
 
     def update(self, t: float, prediction: Prediction) -> tuple[tuple[str, ...], list[Detection]]:
         """The labels present in this window and the detections to report."""
@@ -77,25 +109,33 @@ class DetectionFilter:
         if "vehicle" in present and speed_mps <= MIN_APPROACH_MPS:
             present.discard("vehicle")  # receding or crossing: no danger to report
         out: list[Detection] = []
-        for label in LABELS:
-            if label not in present:
-                self._streak[label] = 0
-                continue
-            self._streak[label] += 1
-            if self._streak[label] == 1:
-                self._track[label] = self._next_track
-                self._next_track += 1
-            if self._streak[label] < self.confirm:
-                continue
-            track = self._track[label]
-            if label == "child":
-                out.append(PedestrianSeen(t, "child", "kerb", None, SOURCE, track))
-            elif label == "adult":
-                out.append(PedestrianSeen(t, "adult", "kerb", None, SOURCE, track))
-            elif label == "vehicle":
-                kmh = 3.6 * speed_mps / self._cos
-                out.append(VehicleApproaching(t, round(kmh, 1), None, None, SOURCE, track))
+        someone = "child" in present or "adult" in present
+        track = self._run("person", someone)
+        if not someone:
+            self.person = None
+        else:
+            person = self.person
+            if person is None or self._streak["person"] == 1:
+                person = self.person = PersonTrack(self._track["person"], t, t)
+            person.add(t, prediction)
+            if track is not None:
+                if not person.confirmed:
+                    person.confirmed, person.confirmed_t = True, t
+                kind = self._kind(person, "child" in present)
+                out.append(PedestrianSeen(t, kind, "kerb", None, SOURCE, track))
+        track = self._run("vehicle", "vehicle" in present)
+        if track is not None:
+            kmh = 3.6 * speed_mps / self._cos
+            out.append(VehicleApproaching(t, round(kmh, 1), None, None, SOURCE, track))
         return tuple(label for label in LABELS if label in present), out
+
+    def _kind(self, person: PersonTrack, child_present: bool) -> PedestrianKind:
+        verdict = person.verdict(self.margins)
+        if verdict == "child":
+            return "child"
+        if verdict == "adult" and not child_present:
+            return "adult"
+        return self.unsure_as
 
 
 @dataclass(frozen=True)
@@ -125,6 +165,9 @@ class KerbInference:
         description: str = "kerb radar model",
         model_name: str = "",
         model_version: str = "",
+        pedestrian_log: KerbPedestrianLog | None = None,
+        margins: VerdictMargins | None = None,
+        unsure_as: PedestrianKind = "child",
     ) -> None:
         self.classifier = classifier
         self._detections = detections
@@ -135,7 +178,11 @@ class KerbInference:
         self.model_version = model_version
         """For the birth message (telemetry)."""
         self.windower = SpectrumWindower(spec)
-        self.filter = DetectionFilter(thresholds, confirm_windows, mounting_angle_deg)
+        self.filter = DetectionFilter(
+            thresholds, confirm_windows, mounting_angle_deg, margins=margins, unsure_as=unsure_as
+        )
+        self.pedestrian_log = pedestrian_log
+        """Turns confirmed pedestrians into events/pedestrian messages (telemetry)."""
         self._queue: deque[tuple[float, npt.NDArray[np.uint8]]] = deque()
         self._queue_max = queue_windows
         self._cond = threading.Condition()
@@ -194,6 +241,8 @@ class KerbInference:
         if self._thread is not None:
             self._thread.join(timeout=5.0)
             self._thread = None
+        if self.pedestrian_log is not None:
+            self.pedestrian_log.flush()
 
     # -- the inference thread --------------------------------------------------------------------
 
@@ -219,6 +268,8 @@ class KerbInference:
         self.counts["classified"] += 1
         present, detections = self.filter.update(t, prediction)
         self.last = Seen(t, present, prediction)
+        if self.pedestrian_log is not None:
+            self.pedestrian_log.on_window(t, self.filter.person)
         if self._detections is None:
             return
         for detection in detections:

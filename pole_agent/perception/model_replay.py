@@ -20,12 +20,20 @@ from pole_agent.perception.radar_model import (
     ModelError,
     Prediction,
     RadarModel,
+    VerdictMargins,
+    person_verdict,
 )
 from pole_agent.perception.spectrum_window import SpectrumWindower
 
 
-def describe(t: float, prediction: Prediction, thresholds: Mapping[str, float]) -> str:
-    """``model   12.34 s: child 0.97 +4.3 km/h, adult 0.08`` (speeds for labels present)."""
+def describe(
+    t: float,
+    prediction: Prediction,
+    thresholds: Mapping[str, float],
+    margins: VerdictMargins | None = None,
+) -> str:
+    """``model   12.34 s: child  (child 0.97 +4.3 km/h; adult 0.08; ...) person: unknown``
+    (speeds for labels present; the verdict on a person, one window's, when there is one)."""
     present = prediction.present(thresholds)
     parts = []
     for i, label in enumerate(LABELS):
@@ -34,7 +42,10 @@ def describe(t: float, prediction: Prediction, thresholds: Mapping[str, float]) 
             text += f" {3.6 * float(prediction.speeds_mps[i]):+.1f} km/h"
         parts.append(text)
     seen = ", ".join(present) if present else "nothing"
-    return f"model {t:9.2f} s: {seen:24} ({'; '.join(parts)})"
+    line = f"model {t:9.2f} s: {seen:24} ({'; '.join(parts)})"
+    if "child" in present or "adult" in present:
+        line += f" person: {person_verdict(prediction.margin(), margins or VerdictMargins())}"
+    return line
 
 
 class ModelReplay:
@@ -79,7 +90,7 @@ class ModelReplay:
         self.windows += 1
         present = prediction.present(thresholds)
         self.seen.update(present or ("nothing",))
-        return describe(line.t, prediction, thresholds)
+        return describe(line.t, prediction, thresholds, model.verdict_margins)
 
     def print_windows(self, line: SpectrumLine) -> None:
         """``on_spectrum`` for ``radar_tools.replay``: print each window's line."""

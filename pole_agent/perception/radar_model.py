@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -109,6 +109,19 @@ class OutputSpec(_Strict):
     )
 
 
+class VerdictMargins(_Strict):
+    """Child or adult? Only when the model is sure enough: a person (child or adult present at
+    its threshold) is a child when p(child) - p(adult) >= ``child``, an adult when
+    p(adult) - p(child) >= ``adult``, otherwise unknown. Chosen on the validation split so that
+    few adults are called children and few children adults (docs/radar_model.md)."""
+
+    child: float = Field(default=0.0, ge=-1, le=2, description="Margin for a child verdict.")
+    adult: float = Field(default=0.0, ge=-1, le=2, description="Margin for an adult verdict.")
+
+
+PersonVerdict = Literal["child", "adult", "unknown"]
+
+
 class ModelMetadata(BaseModel):
     """The metadata file; keys beyond these (training, evaluation) are kept but not read."""
 
@@ -120,6 +133,7 @@ class ModelMetadata(BaseModel):
     model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     labels: tuple[str, ...]
     thresholds: dict[str, float]
+    verdict_margins: VerdictMargins = Field(default_factory=VerdictMargins)
     input: InputSpec
     outputs: OutputSpec
 
@@ -180,6 +194,20 @@ class Prediction:
             for label, score in zip(LABELS, self.scores, strict=True)
             if score >= thresholds[label]
         )
+
+    def margin(self) -> float:
+        """p(child) - p(adult): the model's lean towards a child (it ranks children above
+        adults a little better than p(child) alone: docs/radar_model.md)."""
+        return float(self.scores[0] - self.scores[1])
+
+
+def person_verdict(margin: float, margins: VerdictMargins) -> PersonVerdict:
+    """The verdict on a person from ``Prediction.margin`` (or its mean over a track)."""
+    if margin >= margins.child:
+        return "child"
+    if -margin >= margins.adult:
+        return "adult"
+    return "unknown"
 
 
 def _sha256(path: Path) -> str:
@@ -242,6 +270,10 @@ class RadarModel:
     @property
     def thresholds(self) -> dict[str, float]:
         return dict(self.meta.thresholds)
+
+    @property
+    def verdict_margins(self) -> VerdictMargins:
+        return self.meta.verdict_margins
 
     def describe(self) -> str:
         runtime = self.model.runtime

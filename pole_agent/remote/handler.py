@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +32,8 @@ from pydantic import ValidationError
 
 from pole_agent.config import ConfigError, PoleConfig, parse_config, validation_problems
 from pole_agent.ports import Clock
+from pole_agent.remote.boot import effective_config
+from pole_agent.remote.counters import RemoteCounters
 from pole_agent.remote.envelope import (
     Command,
     DesiredConfig,
@@ -41,7 +42,7 @@ from pole_agent.remote.envelope import (
     parse_json,
     verify,
 )
-from pole_agent.remote.store import RemoteStore, StoredConfig
+from pole_agent.remote.store import RemoteStore, StoredConfig, Trial
 from pole_agent.telemetry import topics
 
 log = logging.getLogger(__name__)
@@ -54,8 +55,26 @@ class CommandFailedError(Exception):
     """A command's action could not do what was asked (bad arguments, not possible now)."""
 
 
-CommandAction = Callable[[dict[str, Any]], str]
-"""Runs a command with its ``args``; returns a short detail; raises CommandFailedError."""
+Reply = Callable[[str, str, dict[str, Any] | None], None]
+"""``(status, detail, result)``: a command's final answer, for actions that answer later."""
+
+
+@dataclass(frozen=True)
+class CommandCall:
+    """One accepted command, as its action sees it."""
+
+    id: str
+    name: str
+    args: dict[str, Any]
+    reply: Reply
+    """For an action that runs on (returns None): its final answer, ``ok`` or ``failed``."""
+
+
+CommandAction = Callable[[CommandCall], str | None]
+"""Runs a command; returns a short detail, or None when it goes on in the background and will
+answer through ``call.reply`` (``running`` is answered at once). Raises CommandFailedError (it
+could not do it: answered ``failed``) or Rejected (bad arguments, busy: answered ``rejected``
+and counted by reason)."""
 
 
 @dataclass
@@ -92,23 +111,48 @@ class RemoteHandler:
         self._max_ttl = timedelta(seconds=max_command_ttl_s)
         self._lock = threading.Lock()
         self._pending: _Pending | None = None
-        self.rejected: Counter[str] = Counter()
-        self.applied = 0
-        self.rolled_back = 0
-        self.commands_run = 0
+        self.counts = RemoteCounters(store, clock)
+        self.rejected = self.counts.rejected
 
     # -- start-up --------------------------------------------------------------------------------
 
-    def effective_config(self) -> PoleConfig:
-        return effective_config(self._store, self._local)
-
     def start(self) -> None:
-        """After a restart, a stored config not yet proven healthy gets a new grace period."""
-        applied, good = self._store.applied, self._store.last_good
+        """After a restart, a stored config not yet proven healthy gets a new grace period (and
+        is marked as running, so that an unclean end counts against it: boot.py); a rollback
+        made at start-up (boot.py) is reported now that the broker can be reached."""
+        store = self._store
+        applied, good = store.applied, store.last_good
         if applied is not None and (good is None or good.version != applied.version):
             with self._lock:
                 self._pending = _Pending(applied, self._clock.monotonic())
-        self._report_config("running", "")
+                trial = store.trial
+                ends = trial.unclean_ends if trial and trial.version == applied.version else 0
+                store.save_trial(Trial(applied.version, running=True, unclean_ends=ends))
+        note = store.boot_rollback
+        if note is None:
+            self._report_config("running", "")
+            return
+        self.counts.rolled_back += 1
+        store.note_boot_rollback(None)
+        self._report_config("rolled-back", note.reason, note.version)
+
+    def stop(self, *, new_config_follows: bool) -> None:
+        """A clean stop: the config on trial did not crash the agent. Not when the agent stops
+        only to be rebuilt with a config just applied (its trial goes on)."""
+        self.counts.save(force=True)
+        if new_config_follows:
+            return
+        with self._lock:
+            trial = self._store.trial
+            if trial is not None and trial.running:
+                self._store.save_trial(Trial(trial.version, False, trial.unclean_ends))
+
+    def counters(self) -> dict[str, Any]:
+        """For the health report (counters.py)."""
+        return self.counts.as_dict()
+
+    def effective_config(self) -> PoleConfig:
+        return effective_config(self._store, self._local)
 
     @property
     def applied_version(self) -> int:
@@ -178,18 +222,29 @@ class RemoteHandler:
             raise Rejected("invalid", "remote.enabled and [mqtt] cannot be turned off remotely")
         if config.state_dir != self._local.state_dir:
             raise Rejected("invalid", "state_dir cannot be changed remotely")
+        flashing = [
+            role
+            for role, radar in (("road", config.radars.road), ("kerb", config.radars.kerb))
+            if radar is not None and radar.save_to_flash
+        ]
+        if flashing:  # it would write the sensor's flash at every start, and wear it out
+            keys = ", ".join(f"radars.{role}.save_to_flash" for role in flashing)
+            raise Rejected("invalid", f"{keys}: only `pole-agent commission` saves to the flash")
 
     def _take(self, stored: StoredConfig, config: PoleConfig) -> None:
         with self._lock:
             stored = StoredConfig(stored.version, stored.config, self._failed())
             self._store.save_applied(stored)
+            # Running from now on: if the process dies before the grace period is over (in the
+            # rebuild or after), the next start counts it (boot.py).
+            self._store.save_trial(Trial(stored.version, running=True))
             try:
                 self._apply(config)
             except Exception as err:  # the agent could not start with it: roll back now
                 log.exception("applying remote config v%s failed", stored.version)
                 self._roll_back_locked(f"apply failed: {err}", stored.version)
                 return
-            self.applied += 1
+            self.counts.applied += 1
             self._pending = _Pending(stored, self._clock.monotonic())
         log.info("remote config v%s applied", stored.version)
         self._report_config("applied", "")
@@ -198,7 +253,8 @@ class RemoteHandler:
 
     def tick(self) -> None:
         """Call often (the agent's timer): rolls back an unhealthy new config, or promotes a
-        healthy one to last-known-good once its grace period is over."""
+        healthy one to last-known-good once its grace period is over; keeps the counters."""
+        self.counts.save()
         with self._lock:
             pending = self._pending
             if pending is None:
@@ -213,12 +269,14 @@ class RemoteHandler:
                 return
             if self._clock.monotonic() - pending.applied_at >= self._grace_s:
                 self._store.save_last_good(pending.stored)
+                self._store.save_trial(None)
                 self._pending = None
                 log.info("remote config v%s is now last-known-good", pending.stored.version)
 
     def _roll_back_locked(self, why: str, bad_version: int) -> None:
         self._pending = None
         back = self._store.roll_back()
+        self._store.save_trial(None)
         config: PoleConfig | None = None  # None: the local file's config
         if back is not None:
             try:
@@ -229,7 +287,7 @@ class RemoteHandler:
             self._apply(config)
         except Exception:
             log.exception("re-applying the last-known-good config failed")
-        self.rolled_back += 1
+        self.counts.rolled_back += 1
         log.error("remote config v%s rolled back: %s", bad_version, why)
         self._report_config("rolled-back", why, bad_version)
 
@@ -280,21 +338,51 @@ class RemoteHandler:
             self._count(rejected.reason, rejected.detail)
             self._report_command(name, command_id, "rejected", rejected.reason, rejected.detail)
             return
+        self._run(action, command)
+
+    def _run(self, action: CommandAction, command: Command) -> None:
+        name, command_id = command.name, command.id
+        answered = threading.Event()  # a background action's answer comes after 'running'
+
+        def reply(status: str, detail: str, result: dict[str, Any] | None) -> None:
+            answered.wait(10.0)
+            if status == "ok":
+                self.counts.commands_run += 1
+            else:
+                self.counts.commands_failed += 1
+            log.info("command %s (%s) %s: %s", name, command_id, status, detail)
+            self._report_command(name, command_id, status, "", detail, result)
+
         try:
-            detail = action(command.args)
+            detail = action(CommandCall(command_id, name, dict(command.args), reply))
+            if detail is None:
+                self._report_command(name, command_id, "running", "", "started; result follows")
+        except Rejected as rejected:  # bad arguments, or busy: refused like a bad message
+            self._count(rejected.reason, rejected.detail)
+            self._report_command(name, command_id, "rejected", rejected.reason, rejected.detail)
+            return
         except CommandFailedError as err:
-            self._report_command(name, command.id, "failed", "failed", str(err))
+            self.counts.commands_failed += 1
+            self._report_command(name, command_id, "failed", "failed", str(err))
             return
         except Exception as err:
             log.exception("command %s failed", name)
-            self._report_command(name, command.id, "failed", "failed", f"internal error: {err}")
+            self.counts.commands_failed += 1
+            self._report_command(name, command_id, "failed", "failed", f"internal error: {err}")
             return
-        self.commands_run += 1
-        log.info("command %s (%s) done: %s", name, command.id, detail)
-        self._report_command(name, command.id, "ok", "", detail)
+        finally:
+            answered.set()
+        if detail is not None:
+            reply("ok", detail, None)
 
-    def _report_command(
-        self, name: str, command_id: str | None, status: str, reason: str, detail: str
+    def _report_command(  # noqa: PLR0917 (one call site a status, all of them used)
+        self,
+        name: str,
+        command_id: str | None,
+        status: str,
+        reason: str,
+        detail: str,
+        result: dict[str, Any] | None = None,
     ) -> None:
         message: dict[str, Any] = {
             "pole_id": self.pole_id,
@@ -306,22 +394,7 @@ class RemoteHandler:
         }
         if reason:
             message["reason"] = reason
+        if result is not None:
+            message["result"] = result
         payload = json.dumps(message, sort_keys=True).encode()
         self._publish(topics.command_result(self.pole_id, name), payload, False)
-
-
-def effective_config(store: RemoteStore, local: PoleConfig) -> PoleConfig:
-    """The config to run: the stored remote config, else the local file's. A stored config that
-    no longer validates (an upgrade changed the model) falls back to last-known-good, then to the
-    local file."""
-    for stored in (store.applied, store.last_good):
-        if stored is None:
-            continue
-        try:
-            config = parse_config(stored.config, f"remote config v{stored.version}")
-        except ConfigError as err:
-            log.error("stored remote config no longer valid: %s", err)
-            continue
-        if config.pole_id == local.pole_id:
-            return config
-    return local

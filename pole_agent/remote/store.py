@@ -5,7 +5,13 @@ atomically, mode 0600):
   ever accepted (a rolled-back version stays used: the city must send a higher one);
 - ``last_good.json``: the last remote config that ran healthy through its grace period;
 - ``commands.json``: the ids of commands already run, with their expiry (pruned once expired:
-  an expired command is refused anyway, so its id need not be kept).
+  an expired command is refused anyway, so its id need not be kept);
+- ``trial.json``: the remote config on trial (applied, not yet last-known-good): its version,
+  whether a process is running it (cleared by a clean stop) and how many runs of it ended
+  uncleanly (killed, crashed) before its grace period was over; and a rollback made at start-up
+  that is still to be reported;
+- ``counters.json``: the remote counters of the health report (rejections by reason, configs
+  applied and rolled back, commands run and failed) since the state was created (counters.py).
 
 A file that cannot be read is logged and treated as absent, never a crash: the agent then runs its
 local config, which is the safe default.
@@ -20,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pole_agent.remote.atomic import write_atomic
+from pole_agent.atomic_file import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +41,37 @@ class StoredConfig:
     """Components already failed when it was applied (not its fault if they stay failed)."""
 
 
+@dataclass(frozen=True)
+class Trial:
+    """A remote config on trial (docs/remote.md, "A config that crashes the agent")."""
+
+    version: int
+    running: bool = False
+    """A process runs it now; still true at the next start: that run ended uncleanly."""
+    unclean_ends: int = 0
+    """Runs of it that ended uncleanly before its grace period was over."""
+
+
+@dataclass(frozen=True)
+class BootRollback:
+    """A rollback made at start-up (before MQTT was up), reported once the agent runs."""
+
+    version: int
+    reason: str
+
+
 class RemoteStore:
     def __init__(self, state_dir: Path) -> None:
         self.directory = state_dir / "remote"
         self._applied = self.directory / "applied.json"
         self._last_good = self.directory / "last_good.json"
         self._commands = self.directory / "commands.json"
+        self._trial = self.directory / "trial.json"
+        self._counters = self.directory / "counters.json"
+        self.counters: dict[str, Any] = {}
         self.highest_version = 0
+        self.trial: Trial | None = None
+        self.boot_rollback: BootRollback | None = None
         self.applied: StoredConfig | None = None
         self.last_good: StoredConfig | None = None
         self.seen: dict[str, datetime] = {}
@@ -78,6 +108,16 @@ class RemoteStore:
         highest = applied.get("highest_version") if applied else None
         self.highest_version = highest if isinstance(highest, int) else 0
         self.last_good = self._config(self._read(self._last_good))
+        trial = self._read(self._trial) or {}
+        version, running, ends = (trial.get(k) for k in ("version", "running", "unclean_ends"))
+        if isinstance(version, int) and isinstance(running, bool) and isinstance(ends, int):
+            self.trial = Trial(version, running, ends)
+        note = trial.get("boot_rollback")
+        if isinstance(note, dict):
+            version, reason = note.get("version"), note.get("reason")
+            if isinstance(version, int) and isinstance(reason, str):
+                self.boot_rollback = BootRollback(version, reason)
+        self.counters = self._read(self._counters) or {}
         commands = self._read(self._commands) or {}
         for command_id, expiry in commands.items():
             try:
@@ -117,6 +157,34 @@ class RemoteStore:
         self.applied = self.last_good
         self._write_applied()
         return self.applied
+
+    def save_trial(self, trial: Trial | None) -> None:
+        """Record the trial (None: no config on trial), keeping a boot rollback note."""
+        self.trial = trial
+        self._write_trial()
+
+    def note_boot_rollback(self, note: BootRollback | None) -> None:
+        self.boot_rollback = note
+        self._write_trial()
+
+    def _write_trial(self) -> None:
+        data: dict[str, Any] = {}
+        if self.trial is not None:
+            data |= {
+                "version": self.trial.version,
+                "running": self.trial.running,
+                "unclean_ends": self.trial.unclean_ends,
+            }
+        if self.boot_rollback is not None:
+            data["boot_rollback"] = {
+                "version": self.boot_rollback.version,
+                "reason": self.boot_rollback.reason,
+            }
+        write_atomic(self._trial, self._dump(data))
+
+    def save_counters(self, counters: dict[str, Any]) -> None:
+        self.counters = counters
+        write_atomic(self._counters, self._dump(counters))
 
     def remember_command(self, command_id: str, expires_at: datetime, now: datetime) -> None:
         self.seen = {k: v for k, v in self.seen.items() if v > now}

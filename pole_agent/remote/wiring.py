@@ -1,7 +1,9 @@
 """Remote management built for one agent (app.py calls ``build_remote``): the handler, the
 topics the MQTT link subscribes to, the commands it knows and a thread that runs the grace-period
-check. A config change is applied by restarting the agent in-process with it (``pole-agent run``
-rebuilds the agent when ``restart_config`` is set; a ``reload`` command re-reads the local file).
+check, ends operator texts that expired and removes them when the broker has been unreachable
+for ``[remote].comms_loss_s``. A config change is applied by restarting the agent in-process with
+it (``pole-agent run`` rebuilds the agent when ``restart_config`` is set; a ``reload`` command
+re-reads the local file).
 """
 
 from __future__ import annotations
@@ -11,21 +13,24 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from pole_agent.config import PoleConfig
 from pole_agent.health import HealthBoard
+from pole_agent.installer.selftest import SelftestReport
 from pole_agent.ports import Clock, VoiceOutput
+from pole_agent.remote.boot import count_unclean_end, effective_config
 from pole_agent.remote.envelope import load_public_key
 from pole_agent.remote.handler import (
     CommandAction,
+    CommandCall,
     CommandFailedError,
     Publish,
     RemoteHandler,
-    effective_config,
 )
+from pole_agent.remote.operator_message import OperatorSign, parse_set_message
+from pole_agent.remote.selftest_command import SelftestCommand
 from pole_agent.remote.store import RemoteStore
 from pole_agent.systemd_notify import SystemdNotifier
 from pole_agent.telemetry import topics
@@ -49,6 +54,14 @@ class RemoteParts:
     """Set by the ``reload`` command: rebuild from the local file (and the stored remote one)."""
     on_restart: Callable[[], None] = lambda: None
     """Set by the runner (``pole-agent run``): stops the running agent so it can be rebuilt."""
+    link_state: Callable[[], str] = lambda: "connected"
+    """The broker link's state (``connected`` or what else), for the comms-loss rule."""
+    operator_sign: Callable[[], OperatorSign | None] = lambda: None
+    comms_loss_s: float = 300.0
+    clock: Clock | None = None
+    selftest: SelftestCommand | None = None
+    lost_since: float | None = None
+    """Monotonic time the broker link was first seen down (None: connected)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -70,13 +83,31 @@ class RemoteParts:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5.0)
+        self.handler.stop(new_config_follows=self.restart_config is not None)
+
+    def tick(self) -> None:
+        """The grace-period check, then the operator text's expiry and comms-loss rule."""
+        self.handler.tick()
+        sign = self.operator_sign()
+        if sign is None or self.clock is None:
+            return
+        now = self.clock.monotonic()
+        if self.link_state() == "connected":
+            self.lost_since = None
+        elif self.lost_since is None:
+            self.lost_since = now
+        if self.lost_since is not None and now - self.lost_since >= self.comms_loss_s:
+            why = f"broker unreachable for {now - self.lost_since:.0f} s (comms loss)"
+            if sign.clear(why):
+                log.warning("operator text removed from the sign: %s", why)
+        sign.expire()
 
     def _run(self) -> None:
         while not self._stop.wait(TICK_S):
             try:
-                self.handler.tick()
+                self.tick()
             except Exception:
-                log.exception("remote grace-period check failed")
+                log.exception("remote tick failed")
 
 
 class RestartAwareNotifier(SystemdNotifier):
@@ -105,10 +136,14 @@ def fleet_keys(config: PoleConfig) -> list[Ed25519PublicKey]:
 
 
 def local_or_remote(local: PoleConfig) -> PoleConfig:
-    """The config to start with: the stored remote config when remote management is on."""
+    """The config to start with: the stored remote config when remote management is on. Call
+    once per process start (and after a clean stop): a remote config on trial whose last run
+    ended uncleanly is counted, and rolled back at ``[remote].trial_unclean_ends`` (boot.py)."""
     if not local.remote.enabled or local.mqtt is None:
         return local
-    return effective_config(RemoteStore(local.state_dir), local)
+    store = RemoteStore(local.state_dir)
+    count_unclean_end(store, local.remote.trial_unclean_ends)
+    return effective_config(store, local)
 
 
 def build_remote(
@@ -120,6 +155,9 @@ def build_remote(
     rebirth: Callable[[], None],
     voice: Callable[[], VoiceOutput | None],
     volume: float,
+    operator_sign: Callable[[], OperatorSign | None] = lambda: None,
+    link_state: Callable[[], str] = lambda: "connected",
+    selftest: Callable[[], SelftestReport] | None = None,
 ) -> RemoteParts | None:
     """None when remote management is off (or there is no broker)."""
     if not local.remote.enabled or local.mqtt is None:
@@ -129,8 +167,8 @@ def build_remote(
         log.warning("remote management without a fleet key: unsigned config and commands accepted")
     holder: dict[str, RemoteParts] = {}
 
-    def announce(args: dict[str, Any]) -> str:
-        clips = args.get("clips", list(local.child_warning.message))
+    def announce(call: CommandCall) -> str:
+        clips = call.args.get("clips", list(local.child_warning.message))
         if not isinstance(clips, list) or not all(isinstance(c, str) for c in clips) or not clips:
             raise CommandFailedError("args.clips must be a non-empty list of clip names")
         speaker = voice()
@@ -140,19 +178,44 @@ def build_remote(
             raise CommandFailedError("the speaker refused (busy, off or unknown clip)")
         return f"playing {', '.join(clips)}"
 
-    def reload(args: dict[str, Any]) -> str:
+    def reload(call: CommandCall) -> str:
         holder["parts"].request_restart(None)
         return "restarting the agent with the local config file (and the stored remote config)"
 
-    def do_rebirth(args: dict[str, Any]) -> str:
+    def do_rebirth(call: CommandCall) -> str:
         rebirth()
         return "birth and discovery published again"
+
+    def set_message(call: CommandCall) -> str:
+        remote = local.remote
+        args = parse_set_message(
+            call.args, max_chars=remote.message_max_chars, max_s=remote.message_max_s
+        )
+        sign = operator_sign()
+        if args.clear:
+            if sign is None or not sign.clear(f"cleared by command {call.id}"):
+                return "no operator text was on the sign"
+            return "operator text removed; the sign follows the local rules"
+        assert args.text is not None and args.duration_s is not None  # parse_set_message
+        if sign is None or not sign.shows_text:
+            raise CommandFailedError(
+                "this pole's sign has only preset inputs (GPIO lines): it cannot show a text"
+            )
+        shown = sign.set_text(args.text, args.duration_s, call.id)
+        after = sign.warning_shown
+        return f"showing {args.text!r} until {shown.until_wall.isoformat(timespec='seconds')}" + (
+            f" (after the current warning {after})" if after else ""
+        )
 
     commands: dict[str, CommandAction] = {
         "announce": announce,
         "reload": reload,
         "rebirth": do_rebirth,
+        "set_message": set_message,
     }
+    runner = SelftestCommand(selftest) if selftest is not None else None
+    if runner is not None:
+        commands["selftest"] = runner
     handler = RemoteHandler(
         local_config=local,
         store=RemoteStore(local.state_dir),
@@ -173,6 +236,11 @@ def build_remote(
             topics.config_desired(local.pole_id),
             topics.commands_filter(local.pole_id),
         ),
+        link_state=link_state,
+        operator_sign=operator_sign,
+        comms_loss_s=local.remote.comms_loss_s,
+        clock=clock,
+        selftest=runner,
     )
     holder["parts"] = parts
     return parts

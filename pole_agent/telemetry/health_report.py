@@ -25,6 +25,7 @@ from pole_agent.telemetry.report_messages import (
     LinkReport,
     LoadReport,
     MemoryReport,
+    RemoteReport,
     SpoolReport,
 )
 from pole_agent.telemetry.spool import SpoolStats
@@ -142,6 +143,7 @@ class HealthCollector:
         spool_stats: Callable[[], SpoolStats],
         link: Callable[[], LinkReport],
         clock_trusted: Callable[[], bool | None] = lambda: None,
+        remote: Callable[[], dict[str, Any]] | None = None,
         thermal_root: Path = Path("/sys/class/thermal"),
         proc_root: Path = Path("/proc"),
     ) -> None:
@@ -152,6 +154,7 @@ class HealthCollector:
         self._spool_stats = spool_stats
         self._link = link
         self._clock_trusted = clock_trusted
+        self._remote = remote
         self._thermal_root = thermal_root
         self._proc_root = proc_root
 
@@ -179,4 +182,5 @@ class HealthCollector:
             "link": self._link(),
             "clock_trusted": trusted,
             "uptime_s": round(mono - self._started_mono, 1),
+            "remote": None if self._remote is None else RemoteReport(**self._remote()),
         }

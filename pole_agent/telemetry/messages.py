@@ -140,8 +140,8 @@ class VehicleEvent(Message):
 
 
 class PedestrianEvent(Message):
-    """A pedestrian seen near the crossing. Defined for the radar model: nothing publishes it
-    yet."""
+    """A pedestrian seen near the crossing: one per pedestrian the kerb radar model followed,
+    sent when they are gone."""
 
     pedestrian_id: int = Field(description="Per boot, increasing.")
     start: datetime = Field(description="When the pedestrian was first seen (UTC).")

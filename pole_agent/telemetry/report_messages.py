@@ -105,6 +105,25 @@ class LinkReport(Payload):
     rejected: int = Field(description="Messages the broker refused (not authorised ...).")
 
 
+class RemoteReport(Payload):
+    """Remote management counts since the pole's state directory was created (kept across
+    restarts; docs/remote.md)."""
+
+    rejected: dict[str, int] = Field(
+        description="Config and command messages rejected, by reason (malformed, unsigned, "
+        "bad-signature, invalid, wrong-pole, expired, too-far-ahead, older-version, replayed, "
+        "unknown-command, busy, internal-error)."
+    )
+    rejected_total: int = Field(description="Sum of rejected.")
+    applied: int = Field(description="Remote configs applied.")
+    rolled_back: int = Field(
+        description="Remote configs rolled back (unhealthy in their grace period, failed to "
+        "apply, or ended the agent uncleanly too often)."
+    )
+    commands_run: int = Field(description="Commands that ran and answered ok.")
+    commands_failed: int = Field(description="Accepted commands whose action failed.")
+
+
 class HealthReport(Message):
     """The pole's health; ``ts`` is when it was measured."""
 
@@ -117,7 +136,12 @@ class HealthReport(Message):
     spool: SpoolReport = Field(description="The telemetry spool.")
     link: LinkReport = Field(description="The broker connection.")
     clock_trusted: bool | None = Field(
-        description="Whether the wall clock is known to be right; null = unknown (not yet "
-        "checked: the zone calendar work fills it)."
+        description="Whether the wall clock is known to be right (time synchronised, or a "
+        "plausible date after the release: docs/warnings.md; true when no clock check is "
+        "configured); null from tools that cannot tell. While false the schedule is in its safe "
+        "mode and events' timestamps are suspect."
     )
     uptime_s: float = Field(description="Seconds since this boot of the agent started.")
+    remote: RemoteReport | None = Field(
+        default=None, description="Remote management counters; null when it is off."
+    )

@@ -186,7 +186,7 @@ class Reporter:
         source: str,
         warned: bool,
     ) -> None:
-        """A pedestrian seen near the crossing (for the radar model; nothing calls it yet)."""
+        """A pedestrian seen near the crossing (the kerb radar model's ``KerbPedestrianLog``)."""
         topic = topics.pedestrian_events(self.pole_id)
         event = self._make(
             PedestrianEvent,

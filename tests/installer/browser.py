@@ -32,14 +32,16 @@ def dump_dom(page: Path, profile: Path) -> str:
     return out.stdout
 
 
-def screenshot(page: Path, png: Path, profile: Path) -> np.ndarray:
+def screenshot(
+    page: Path, png: Path, profile: Path, size: tuple[int, int] = (1200, 1000)
+) -> np.ndarray:
     subprocess.run(
         [
             chromium(),
             *FLAGS,
             f"--user-data-dir={profile}",
             f"--screenshot={png}",
-            "--window-size=1200,1000",
+            f"--window-size={size[0]},{size[1]}",
             page.as_uri(),
         ],
         capture_output=True,

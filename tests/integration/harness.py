@@ -31,9 +31,11 @@ def sim_config(
     radar_port: str,
     broker: MosquittoBroker | None = None,
     mqtt_port: int | None = None,
+    telemetry: dict[str, Any] | None = None,
     **warning: Any,
 ) -> PoleConfig:
-    """The simulator's example config with this test's radar port, state dir and broker."""
+    """The simulator's example config with this test's radar port, state dir and broker;
+    ``telemetry`` replaces fields of [telemetry] (e.g. a small spool cap)."""
     base = load_config(SIM_CONFIG)
     mqtt = None
     if broker is not None:
@@ -50,6 +52,7 @@ def sim_config(
             "tracking": base.tracking.model_copy(update={"gap_s": 2.5}),
             "state_dir": tmp_path / "state",
             "mqtt": mqtt,
+            "telemetry": base.telemetry.model_copy(update=telemetry or {}),
         }
     )
 
@@ -75,6 +78,7 @@ def make_pole(
     broker: MosquittoBroker | None = None,
     mqtt_port: int | None = None,
     noise_kmh: float = 0.2,
+    telemetry: dict[str, Any] | None = None,
     **warning: Any,
 ) -> SimPole:
     """Build (not start) a simulated pole; ``angle`` comes from the simulator config."""
@@ -84,7 +88,12 @@ def make_pole(
     emulator = Ops243Emulator(world, clock, tmp_path / "dev", noise_kmh=noise_kmh, seed=7)
     (tmp_path / "dev").mkdir(exist_ok=True)
     config = sim_config(
-        tmp_path, radar_port=emulator.port, broker=broker, mqtt_port=mqtt_port, **warning
+        tmp_path,
+        radar_port=emulator.port,
+        broker=broker,
+        mqtt_port=mqtt_port,
+        telemetry=telemetry,
+        **warning,
     )
     factory = MockFactory(pin_class=MockPWMPin)
     agent = build_agent(config, clock, pin_factory=factory)

@@ -19,6 +19,7 @@ from pole_agent.config import RadarConfig, load_config
 from pole_agent.perception.kerb_inference import HEALTH_NAME
 from pole_agent.perception.radar_model import Prediction, RadarModel
 from simulator.ops243_emulator import Ops243Emulator
+from simulator.spectrum_source import SpectrumSource
 from simulator.training_data import SceneRanges, generate_window
 from simulator.world import Vehicle, World
 from tests.integration.harness import SIM_CONFIG
@@ -30,6 +31,14 @@ ONE_CHILD = SceneRanges(
     p_child=1.0, p_adult=0.0, p_vehicle=0.0, p_rider=0.0, p_second=0.0,
     person_range_m=(4.0, 8.0), run_share=0.0, aspect_deg=(0.0, 20.0),
 )  # fmt: skip
+
+
+class SpectraFromTheTest(SpectrumSource):
+    """The emulator's spectrum commands as ever, but its lines are the ones the test writes
+    (its own, at 0.5 frames/s, are not back to back and would restart the windows)."""
+
+    def line_at(self, t: float, uptime_s: float, sampling_rate_hz: int) -> bytes | None:
+        return None
 
 
 class HeldModel:
@@ -72,11 +81,12 @@ def test_a_held_up_model_never_holds_up_warnings_then_reports_the_child(tmp_path
     )
     # Reports rarely, so that no report line lands inside a spectrum line the test writes.
     kerb = Ops243Emulator(World([]), clock, tmp_path, seed=2, link_name="kerb", frame_rate_hz=0.5)
+    kerb.spectrum = SpectraFromTheTest(kerb.world, seed=2)
     base = load_config(SIM_CONFIG)
     radars = base.radars.model_copy(
         update={
             "road": base.radars.road.model_copy(update={"port": road.port}),
-            "kerb": RadarConfig(port=kerb.port, sample_rate_hz=20000),
+            "kerb": RadarConfig(port=kerb.port, sample_rate_hz=20000, spectrum="full"),
         }
     )
     config = base.model_copy(
@@ -103,6 +113,7 @@ def test_a_held_up_model_never_holds_up_warnings_then_reports_the_child(tmp_path
     agent.start()
     try:
         assert wait_for(lambda: _state(agent, "radar.kerb") == "ok", 30)
+        assert kerb.spectrum.mode == "full"  # the agent's start-up turned spectra on (OF)
         for line in lines[:32]:
             _send(kerb, line + b"\r\n")
         assert held.entered.wait(20)

@@ -21,8 +21,8 @@ from pole_agent.perception.kerb_inference import (
     KerbInference,
 )
 from pole_agent.perception.radar_lines import SpectrumLine
-from pole_agent.perception.radar_model import LABELS, InputSpec, Prediction
-from pole_agent.ports import PedestrianSeen, VehicleApproaching
+from pole_agent.perception.radar_model import LABELS, InputSpec, Prediction, VerdictMargins
+from pole_agent.ports import PedestrianKind, PedestrianSeen, VehicleApproaching
 from tests.model.helpers import frames_of
 
 SPEC = InputSpec(
@@ -108,6 +108,38 @@ def test_a_label_is_reported_after_consecutive_windows_as_one_track() -> None:
     f.update(2.6, _prediction(child=0.9))
     later = f.update(3.0, _prediction(child=0.9))[1][0]
     assert isinstance(later, PedestrianSeen) and later.track_id != seen.track_id
+
+
+@pytest.mark.parametrize(
+    ("scores", "unsure_as", "kind"),
+    [
+        ({"child": 0.9, "adult": 0.2}, "child", "child"),  # a confident child
+        ({"child": 0.6, "adult": 0.55}, "child", "child"),  # unsure: the safe side
+        ({"child": 0.6, "adult": 0.55}, "unknown", "unknown"),
+        ({"child": 0.1, "adult": 0.9}, "unknown", "adult"),  # a confident adult
+        ({"child": 0.55, "adult": 0.95}, "unknown", "unknown"),  # adult, yet child present
+    ],
+)
+def test_the_kind_reported_follows_the_verdict(
+    scores: dict[str, float], unsure_as: PedestrianKind, kind: str
+) -> None:
+    margins = VerdictMargins(child=0.4, adult=0.3)
+    f = DetectionFilter(THRESHOLDS, confirm=1, margins=margins, unsure_as=unsure_as)
+    _, out = f.update(1.0, _prediction(**scores))
+    (seen,) = out
+    assert isinstance(seen, PedestrianSeen) and seen.kind == kind
+    assert f.person is not None and f.person.confirmed and f.person.windows == 1
+
+
+def test_one_person_track_while_child_and_adult_alternate() -> None:
+    f = DetectionFilter(THRESHOLDS, confirm=2)
+    f.update(1.0, _prediction(child=0.9))
+    (first,) = f.update(1.4, _prediction(adult=0.9))[1]
+    (second,) = f.update(1.8, _prediction(child=0.9))[1]
+    assert isinstance(first, PedestrianSeen) and isinstance(second, PedestrianSeen)
+    assert first.track_id == second.track_id
+    f.update(2.2, _prediction())
+    assert f.person is None
 
 
 def test_vehicles_are_reported_approaching_with_speed_and_unknown_arrival() -> None:

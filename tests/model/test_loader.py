@@ -125,7 +125,7 @@ def test_the_agent_runs_on_speed_only_and_says_why(tmp_path: Path, problem: str)
         path.write_bytes(path.read_bytes()[:1000])
     else:
         rate = 10000
-    kerb = RadarConfig(port="/dev/null-kerb", sample_rate_hz=rate)
+    kerb = RadarConfig(port="/dev/null-kerb", sample_rate_hz=rate, spectrum="full")
     config = _agent_config(tmp_path, kerb, KerbModelConfig(path=path))
     agent = build_agent(config, ManualClock(), pin_factory=MockFactory(pin_class=MockPWMPin))
     health = agent.health.get(HEALTH_NAME)
@@ -140,21 +140,35 @@ def test_the_agent_runs_on_speed_only_and_says_why(tmp_path: Path, problem: str)
 
 
 def test_the_agent_runs_the_shipped_model_with_a_kerb_radar(tmp_path: Path) -> None:
-    config = _agent_config(tmp_path, RadarConfig(port="/dev/null-kerb"), KerbModelConfig())
+    config = _agent_config(
+        tmp_path, RadarConfig(port="/dev/null-kerb", spectrum="full"), KerbModelConfig()
+    )
     agent = build_agent(config, ManualClock(), pin_factory=MockFactory(pin_class=MockPWMPin))
     assert agent.kerb_model is not None
     assert "kerb model" in [c.name for c in agent.components]
     birth = json.loads(agent.reporter.online())
-    assert birth["models"] == [{"name": "radar_kerb", "version": "1.0.0"}]
+    assert birth["models"] == [{"name": "radar_kerb", "version": "1.1.0"}]
     disabled = _agent_config(
-        tmp_path, RadarConfig(port="/dev/null-kerb"), KerbModelConfig(enabled=False)
+        tmp_path,
+        RadarConfig(port="/dev/null-kerb", spectrum="full"),
+        KerbModelConfig(enabled=False),
     )
     agent = build_agent(disabled, ManualClock(), pin_factory=MockFactory(pin_class=MockPWMPin))
     assert agent.kerb_model is None and agent.health.get(HEALTH_NAME) is None
 
 
+def test_a_kerb_radar_not_told_to_send_spectra_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    config = _agent_config(tmp_path, RadarConfig(port="/dev/null-kerb"), KerbModelConfig())
+    agent = build_agent(config, ManualClock(), pin_factory=MockFactory(pin_class=MockPWMPin))
+    health = agent.health.get(HEALTH_NAME)
+    assert agent.kerb_model is None and agent.pipeline is not None
+    assert health is not None and health.state == "failed"
+    assert "radars.kerb.spectrum is 'off'" in health.reason
+
+
 def test_the_example_pole_config_fits_the_shipped_model() -> None:
     example = load_config(Path(__file__).parents[2] / "deploy" / "config" / "pole.example.toml")
     assert example.radars.kerb is not None and example.kerb_model.enabled
+    assert example.radars.kerb.spectrum != "off"
     model = RadarModel.load(DEFAULT_MODEL, sampling_rate_hz=example.radars.kerb.sample_rate_hz)
     assert model.spec.sampling_rate_hz == example.radars.kerb.sample_rate_hz

@@ -26,7 +26,10 @@ def test_the_committed_model_still_earns_its_recorded_figures() -> None:
     )  # fmt: skip
     model = RadarModel.load(DEFAULT_MODEL, sampling_rate_hz=MODEL_SPEC.sampling_rate_hz)
     scores, speeds = predict_all(model.predict, data.codes)
-    got = figures(scores, speeds, data.present, data.radial_mps, model.thresholds)
+    got = figures(
+        scores, speeds, data.present, data.radial_mps, model.thresholds,
+        margins=model.verdict_margins,
+    )  # fmt: skip
     recorded = check["figures"]
     for key in ("child_recall", "adult_as_child", "person_vs_vehicle"):
         assert got[key] == pytest.approx(recorded[key], abs=0.01), key

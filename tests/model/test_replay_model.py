@@ -46,7 +46,7 @@ def test_replay_prints_what_the_model_saw_in_each_window(
     assert all("vehicle" in line.split("(")[0] for line in windows)
     assert "+36" in windows[-1] or "+35" in windows[-1] or "+37" in windows[-1]
     assert "64 spectra" in out
-    assert "radar_kerb 1.0.0 (ai-edge-litert" in out and "5 windows; child 0" in out
+    assert "radar_kerb 1.1.0 (ai-edge-litert" in out and "5 windows; child 0" in out
 
 
 def test_replay_says_why_the_model_did_not_run(

@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from pole_agent.clock import ManualClock
 from pole_agent.config import PoleConfig, parse_config
 from pole_agent.health import HealthBoard
+from pole_agent.remote.boot import count_unclean_end
 from pole_agent.remote.envelope import sign
-from pole_agent.remote.handler import CommandFailedError, RemoteHandler
-from pole_agent.remote.store import RemoteStore
+from pole_agent.remote.handler import CommandCall, CommandFailedError, RemoteHandler
+from pole_agent.remote.store import RemoteStore, Trial
 from pole_agent.telemetry import topics
 
 POLE = "pole-a"
@@ -56,10 +57,10 @@ class Rig:
                 raise RuntimeError("radar port missing")
             self.applied.append(config)
 
-        def announce(args: dict[str, Any]) -> str:
-            if "message" in args and not isinstance(args["message"], str):
+        def announce(call: CommandCall) -> str:
+            if "message" in call.args and not isinstance(call.args["message"], str):
                 raise CommandFailedError("message must be text")
-            self.announced.append(args)
+            self.announced.append(call.args)
             return "played"
 
         handler = RemoteHandler(
@@ -174,6 +175,10 @@ def test_bad_configs_are_rejected_with_the_reason(rig: Rig, key: Ed25519PrivateK
         (rig.config_msg(6, kind="command"), "invalid"),
         (rig.config_msg(6, config={**LOCAL, "remote": {"enabled": False}}), "invalid"),
         (rig.config_msg(6, config={**LOCAL, "state_dir": "/elsewhere"}), "invalid"),
+        (
+            rig.config_msg(6, config={**LOCAL, "radars": {"road": {"save_to_flash": True}}}),
+            "invalid",
+        ),
     ]
     for message, reason in cases:
         reported = rig.send_config(message)
@@ -183,6 +188,8 @@ def test_bad_configs_are_rejected_with_the_reason(rig: Rig, key: Ed25519PrivateK
     assert rig.applied[-1].config_version == 5
     invalid = rig.send_config(rig.config_msg(6, config={**LOCAL, "warning": {"hold_s": -1}}))
     assert "warning.hold_s" in invalid["reason"]  # names the key
+    flash = {**LOCAL, "radars": {"road": {"save_to_flash": True}}}
+    assert "radars.road.save_to_flash" in rig.send_config(rig.config_msg(6, config=flash))["reason"]
     assert rig.handler.rejected["bad-signature"] == 3
     assert rig.send_config(rig.config_msg(6))["status"] == "applied"
 
@@ -312,3 +319,29 @@ def test_fuzzed_payloads_never_crash_and_are_always_answered(
     assert rig.published[-1][1]["status"] == "rejected"
     assert rig.handler.rejected["internal-error"] == 0
     assert rig.announced == [] and rig.handler.applied_version == 0
+
+
+def test_the_trial_is_marked_running_until_a_clean_stop_or_last_known_good(rig: Rig) -> None:
+    assert rig.send_config(rig.config_msg(1))["status"] == "applied"
+    store = RemoteStore(rig.state_dir)
+    assert store.trial == Trial(1, running=True, unclean_ends=0)
+    rig.handler.stop(new_config_follows=True)  # rebuilt in-process with v1: still on trial
+    assert RemoteStore(rig.state_dir).trial == Trial(1, running=True, unclean_ends=0)
+    rig.restart()  # the rebuilt agent
+    rig.handler.stop(new_config_follows=False)  # SIGTERM: a clean end
+    assert RemoteStore(rig.state_dir).trial == Trial(1, running=False, unclean_ends=0)
+    assert count_unclean_end(RemoteStore(rig.state_dir), limit=1) is None
+    rig.restart()  # marked running again, with its grace period
+    assert RemoteStore(rig.state_dir).trial == Trial(1, running=True, unclean_ends=0)
+    rig.clock.advance(61)
+    rig.handler.tick()
+    assert RemoteStore(rig.state_dir).trial is None  # last-known-good now: never counted
+    assert RemoteStore(rig.state_dir).last_good is not None
+    assert rig.handler.counters() == {  # kept across the rebuilds and restarts
+        "rejected": {},
+        "rejected_total": 0,
+        "applied": 1,
+        "rolled_back": 0,
+        "commands_run": 0,
+        "commands_failed": 0,
+    }

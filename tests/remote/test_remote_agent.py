@@ -61,11 +61,12 @@ def wait_for(probe: Probe, topic: str, timeout_s: float) -> dict[str, Any]:
     raise AssertionError(f"nothing on {topic} within {timeout_s} s")
 
 
-def test_a_signed_config_is_applied_within_a_second_and_kept(
+def remote_pole(
     tmp_path: Path, broker: MosquittoBroker
-) -> None:
+) -> tuple[Ed25519PrivateKey, ScaledClock, Ops243Emulator, PoleConfig, Probe]:
+    """A fleet key, the pole's config with remote management and the fleet's public key, its
+    simulated radar (not started) and the city's connected probe."""
     key_path, pub_path = generate_keypair(tmp_path / "keys", "fleet")
-    key = load_private_key(key_path)
     clock = ScaledClock(1.0)
     (tmp_path / "dev").mkdir()
     emulator = Ops243Emulator(World([], angle_deg=0.0), clock, tmp_path / "dev", seed=1)
@@ -74,6 +75,13 @@ def test_a_signed_config_is_applied_within_a_second_and_kept(
     )
     city = Probe(broker.host, broker.port, "city")
     assert city.connect()
+    return load_private_key(key_path), clock, emulator, local, city
+
+
+def test_a_signed_config_is_applied_within_a_second_and_kept(
+    tmp_path: Path, broker: MosquittoBroker
+) -> None:
+    key, clock, emulator, local, city = remote_pole(tmp_path, broker)
     city.subscribe(f"spole/{local.pole_id}/config/reported")
     city.subscribe(f"spole/{local.pole_id}/cmd/+/result")
     agent = build(local_or_remote(local), clock)

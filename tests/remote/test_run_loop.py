@@ -13,6 +13,9 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +46,10 @@ def write_config(tmp_path: Path, radar_port: str, broker: MosquittoBroker, pub: 
     return path
 
 
-def next_report(probe: Probe, topic: str, timeout_s: float) -> dict[str, Any]:
+def next_report(
+    probe: Probe, topic: str, timeout_s: float, status: str | None = None
+) -> dict[str, Any]:
+    """The next message on ``topic`` (of ``status``, when given; others are skipped)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -52,8 +58,23 @@ def next_report(probe: Probe, topic: str, timeout_s: float) -> dict[str, Any]:
             continue
         if got == topic:
             data: dict[str, Any] = json.loads(payload)
-            return data
+            if status is None or data.get("status") == status:
+                return data
     raise AssertionError(f"nothing on {topic} within {timeout_s} s")
+
+
+def desired_hold(config: Path, version: int, hold_s: float, key_path: Path) -> dict[str, Any]:
+    """The config file as a signed desired config, with ``warning.hold_s`` changed."""
+    body = tomllib.loads(config.read_text())
+    body["warning"]["hold_s"] = hold_s
+    message = {
+        "kind": "config",
+        "pole_id": body["pole_id"],
+        "version": version,
+        "expires_at": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
+        "config": body,
+    }
+    return sign(message, load_private_key(key_path))
 
 
 def start(config: Path, listener: NotifyListener) -> subprocess.Popen[bytes]:
@@ -72,35 +93,53 @@ def stop(proc: subprocess.Popen[bytes]) -> str:
     return err.decode(errors="replace")
 
 
-def test_run_rebuilds_the_agent_with_a_remote_config(
-    tmp_path: Path, broker: MosquittoBroker
-) -> None:
+@dataclass
+class RunRig:
+    """What a test of ``pole-agent run`` processes needs: the pole's config file (remote on,
+    the fleet's public key), its key, the systemd notify listener and the city's probe
+    subscribed to ``config/reported``."""
+
+    config: Path
+    key_path: Path
+    listener: NotifyListener
+    city: Probe
+    pole_id: str
+    reported: str
+
+
+@contextmanager
+def run_rig(tmp_path: Path, broker: MosquittoBroker, remote_extra: str = "") -> Iterator[RunRig]:
     key_path, pub = generate_keypair(tmp_path / "keys", "fleet")
     (tmp_path / "dev").mkdir()
     listener = NotifyListener()
     city = Probe(broker.host, broker.port, "city")
     assert city.connect()
-    with Ops243Emulator(World([], angle_deg=15), ScaledClock(1.0), tmp_path / "dev") as emulator:
-        config = write_config(tmp_path, emulator.port, broker, pub)
-        pole_id = tomllib.loads(config.read_text())["pole_id"]
-        reported = topics.config_reported(pole_id)
-        city.subscribe(reported)
+    try:
+        with Ops243Emulator(World([], angle_deg=15), ScaledClock(1.0), tmp_path / "dev") as radar:
+            config = write_config(tmp_path, radar.port, broker, pub)
+            config.write_text(config.read_text() + remote_extra, encoding="utf-8")
+            pole_id = tomllib.loads(config.read_text())["pole_id"]
+            reported = topics.config_reported(pole_id)
+            city.subscribe(reported)
+            yield RunRig(config, key_path, listener, city, pole_id, reported)
+    finally:
+        listener.close()
+        city.close()
+
+
+def test_run_rebuilds_the_agent_with_a_remote_config(
+    tmp_path: Path, broker: MosquittoBroker
+) -> None:
+    with run_rig(tmp_path, broker) as rig:
+        config, listener, city, reported = rig.config, rig.listener, rig.city, rig.reported
         proc = start(config, listener)
         log = ""
         try:
             assert listener.wait_for("READY", pid=proc.pid, timeout=30), "no READY=1"
             assert next_report(city, reported, 30)["status"] == "running"
-            body = tomllib.loads(config.read_text())
-            body["warning"]["hold_s"] = 7.5
-            message = {
-                "kind": "config",
-                "pole_id": pole_id,
-                "version": 1,
-                "expires_at": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
-                "config": body,
-            }
-            signed = sign(message, load_private_key(key_path))
-            city.publish(topics.config_desired(pole_id), json.dumps(signed).encode(), retain=True)
+            signed = desired_hold(config, 1, 7.5, rig.key_path)
+            desired = topics.config_desired(rig.pole_id)
+            city.publish(desired, json.dumps(signed).encode(), retain=True)
             assert next_report(city, reported, 10)["status"] == "applied"
             assert listener.wait_for("RELOADING", pid=proc.pid, timeout=30), "no RELOADING=1"
             assert listener.wait_for("READY", count=2, pid=proc.pid, timeout=30)
@@ -122,5 +161,3 @@ def test_run_rebuilds_the_agent_with_a_remote_config(
             assert all(r["version"] == 1 for r in replies)
         finally:
             stop(proc)
-    listener.close()
-    city.close()

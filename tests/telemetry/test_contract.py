@@ -112,7 +112,7 @@ def test_every_published_message_matches_its_schema(
     recoveries = [f for f in radar_faults if f["phase"] == "recovery"]
     assert recoveries and all(f["fault_id"] in opened for f in recoveries), radar_faults
     health = consumer.rows(config.pole_id, "health", boot)[-1]
-    assert health["clock_trusted"] is None
+    assert health["clock_trusted"] is True  # now wired (reliability row 13)
     assert health["spool"]["dropped_total"] == 0
     assert "radar.road" in health["components"]
     stats = consumer.rows(config.pole_id, "stats", boot)

@@ -1,0 +1,80 @@
+"""``make bench``'s one table: rows built from each benchmark's figures (a baseline and a ratio
+beside each figure that has one), failures and a missing fleet bench said plainly, and the table
+written into docs/performance.md between its markers without touching the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.suite import BEGIN, END, build_table, write_doc
+
+LATENCY = {
+    "factor": 100.0,
+    "order": "interleaved",
+    "rows": {
+        "floor": {"n": 290, "p50": 0.08, "p99": 0.2},
+        "floor readline()": {"n": 290, "p50": 0.2, "p99": 0.4},
+        "agent": {"n": 290, "p50": 0.12, "p99": 0.3},
+    },
+}
+SCALING = {
+    "idle_cpu_per_real_s": 0.01,
+    "phases": {
+        name: {
+            "vehicles_per_hour": vph,
+            "vehicles": n,
+            "transits": n,
+            "lines": 100,
+            "cpu_s": 1.0,
+            "cpu_per_sim_h": 1.0,
+            "traffic_cpu_s": 0.1,
+            "cpu_per_1000_transits": 10.0,
+            "traffic_cpu_per_1000_transits": per_1k,
+        }
+        for name, vph, n, per_1k in (("16x", 1600, 160, 4.0), ("1x", 100, 10, 5.0))
+    },
+}
+
+
+def test_each_figure_stands_beside_its_baseline_and_their_ratio() -> None:
+    text = build_table({"latency": LATENCY, "traffic_scaling": SCALING}, False, 600.0)
+    lines = text.splitlines()
+    assert lines[0].startswith("Run ") and "cores" in lines[0] and "Python" in lines[0]
+    assert lines[2] == "| figure | this run | baseline (same run) | ratio | how |"
+    p50 = next(line for line in lines if "latency p50" in line).split(" | ")
+    assert p50[1:4] == ["0.120 ms", "floor 0.080 ms", "1.50x"]
+    scaling = [line for line in lines if line.startswith("| CPU at ")]
+    assert [line.split(" | ")[0] for line in scaling] == [
+        "| CPU at 1x traffic (100 vehicles/h)",
+        "| CPU at 16x traffic (1,600 vehicles/h)",
+    ]
+    assert scaling[1].split(" | ")[3] == "0.80x"
+
+
+def test_a_failed_benchmark_and_a_missing_fleet_bench_are_said_not_hidden() -> None:
+    text = build_table(
+        {
+            "resources": "failed (status 1; see the log above)",
+            "fleet": {"not_measured": "No module named 'bench.fleet'"},
+        },
+        True,
+        60.0,
+    )
+    assert "| resources | failed (status 1; see the log above) |" in text
+    assert "| Fleet throughput | not measured | - | - | bench.fleet: No module named" in text
+    assert "| model_inference | not run |" in text
+    assert "(--quick)" in text
+
+
+def test_the_table_goes_between_the_markers_and_nothing_else_changes(tmp_path: Path) -> None:
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"# Performance\n\nintro\n\n{BEGIN}\nold table\n{END}\n\n## History\nkept\n")
+    write_doc(doc, "new table")
+    write_doc(doc, "newer table")
+    assert doc.read_text() == (
+        f"# Performance\n\nintro\n\n{BEGIN}\nnewer table\n{END}\n\n## History\nkept\n"
+    )
+    bare = tmp_path / "bare.md"
+    bare.write_text("# Notes\n")
+    write_doc(bare, "table")
+    assert bare.read_text() == f"# Notes\n\n{BEGIN}\ntable\n{END}\n"
