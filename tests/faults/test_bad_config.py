@@ -92,8 +92,21 @@ def test_bad_config_local_and_remote_is_refused_and_the_running_config_stays(
                 # Local: the file is broken, then the city asks for a reload.
                 for n, (change, _) in enumerate(BAD_CHANGES):
                     config.write_text(dumps(merged(good, change)), encoding="utf-8")
-                    command = {**city.envelope("command"), "id": f"reload-{n}", "name": "reload"}
-                    city.send(topics.command(POLE_ID, "reload"), command)
+                    # The rebuilt agent says `online` just before it subscribes (a clean MQTT
+                    # session), so a command sent at once can miss it: as an operator would, send
+                    # again (a new id) until the pole answers.
+                    answered = len(city.replies("cmd/reload/result"))
+                    for attempt in range(18):
+                        command = {
+                            **city.envelope("command"),
+                            "id": f"reload-{n}-{attempt}",
+                            "name": "reload",
+                        }
+                        city.send(topics.command(POLE_ID, "reload"), command)
+                        if city.monitor.wait_until(
+                            partial(more_than, "cmd/reload/result", answered, False), 5
+                        ):
+                            break
                     assert city.monitor.wait_until(partial(more_than, "status", n + 1, True), 90), (
                         f"not back online after a reload with a bad file ({agent.poll()=})"
                     )
