@@ -70,6 +70,20 @@ def fleet_child(quick: bool, out: Path) -> int:
     return 0
 
 
+def latency_with_brokers(base: Figures | str, quick: bool, tmp: Path) -> Figures | str:
+    """bench.latency again with a broker up and with one down, beside the run without."""
+    if isinstance(base, str):
+        return f"not run: no run without a broker ({base})"
+    got: dict[str, Figures] = {"none": base}
+    for broker in ("up", "down"):
+        out = tmp / f"latency-{broker}.json"
+        figures = run_child("bench.latency", quick, out, "--broker", broker)
+        if isinstance(figures, str):
+            return f"broker {broker}: {figures}"
+        got[broker] = figures
+    return got
+
+
 def ratio(value: float, base: float) -> str:
     return f"{value / base:.2f}x" if base else "-"
 
@@ -91,6 +105,29 @@ def latency_rows(f: Figures) -> list[Row]:
         ]
         for q in ("p50", "p99")
     ]
+
+
+def latency_broker_rows(f: Figures) -> list[Row]:
+    """The agent with a broker up and with one down, each against the agent without a broker;
+    three runs of bench.latency, one process each (each run's own floor in the last column)."""
+    base = f["none"]["rows"]
+    rows: list[Row] = []
+    for broker in ("up", "down"):
+        mine = f[broker]["rows"]
+        for q in ("p50", "p99"):
+            own = mine["agent"][q] / mine["floor"][q]
+            rows.append(
+                [
+                    f"Warning latency {q}, broker {broker}",
+                    f"{mine['agent'][q]:.3f} ms",
+                    f"no broker {base['agent'][q]:.3f} ms",
+                    ratio(mine["agent"][q], base["agent"][q]),
+                    f"a run of its own (n={mine['agent']['n']}); its agent/floor {own:.2f}x, "
+                    f"without broker {base['agent'][q] / base['floor'][q]:.2f}x"
+                    + ("; reliability row 1" if broker == "down" else "; real Mosquitto"),
+                ]
+            )
+    return rows
 
 
 def resources_rows(f: Figures) -> list[Row]:
@@ -215,6 +252,7 @@ def scaling_rows(f: Figures) -> list[Row]:
 
 RENDER: dict[str, Callable[[Figures], list[Row]]] = {
     "latency": latency_rows,
+    "latency_brokers": latency_broker_rows,
     "resources": resources_rows,
     "model_inference": model_rows,
     "telemetry_throughput": telemetry_rows,
@@ -289,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="pole-bench-suite-") as tmp:
         for name in CHILDREN:
             results[name] = run_child(f"bench.{name}", args.quick, Path(tmp) / f"{name}.json")
+        results["latency_brokers"] = latency_with_brokers(results["latency"], args.quick, Path(tmp))
         fleet_json = Path(tmp) / "fleet.json"
         results["fleet"] = run_child("bench.suite", args.quick, fleet_json, "--fleet-child")
     text = build_table(results, args.quick, time.monotonic() - started)

@@ -28,7 +28,7 @@ from pole_agent.drivers.mqtt_link import MqttLink
 from pole_agent.drivers.ops243_session import RadarIdentity
 from pole_agent.drivers.serial_radar import SerialRadar
 from pole_agent.health import ComponentHealth, HealthBoard
-from pole_agent.installer.selftest import run_selftest
+from pole_agent.installer.selftest import REMOTE_TOOL, run_selftest
 from pole_agent.perception.camera.camera_path import CameraPath, build_camera_path
 from pole_agent.perception.camera.detection import Detector
 from pole_agent.perception.kerb_frames import KerbFrames
@@ -227,7 +227,7 @@ def build_agent(
                 else None
             ),
             link_state=lambda: built["agent"].publisher.link_state() if built else "starting",
-            selftest=lambda: run_selftest(config, clock=clock, hw_dirs=hw_dirs),
+            selftest=lambda: run_selftest(config, clock=clock, hw_dirs=hw_dirs, tool=REMOTE_TOOL),
         )
     except RemoteSetupError as err:
         raise StartupError(str(err)) from err

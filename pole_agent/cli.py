@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 
 from pole_agent import __version__
@@ -49,6 +50,16 @@ def _load_checked(path: Path, out: list[str]) -> PoleConfig | None:
     return config
 
 
+def load_checked_or_raise(path: Path) -> PoleConfig:
+    """The ``reload`` command's check of the local file (RemoteParts.load_local): the same
+    checks as a start; raises ConfigError naming every problem."""
+    problems: list[str] = []
+    config = _load_checked(path, problems)
+    if problems or config is None:
+        raise ConfigError(str(path), problems)
+    return config
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     problems: list[str] = []
     config = _load_checked(args.file, problems)
@@ -82,6 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_STARTUP
         notifier = RestartAwareNotifier.from_environ()
         remote = agent.remote
+        if remote is not None:
+            remote.load_local = partial(load_checked_or_raise, args.config)
         if remote is not None and isinstance(notifier, RestartAwareNotifier):
             remote.on_restart = stop.set
             notifier.restarting = remote.restart_pending
@@ -91,7 +104,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             break
         if remote.restart_config is not None:
             config = remote.restart_config
-        else:
+        elif remote.reload_config is not None:  # a `reload`: the file was checked before the stop
+            config = local_or_remote(remote.reload_config)
+        else:  # a rollback to the local file's config
             problems = []
             reloaded = _load_checked(args.config, problems)
             if problems or reloaded is None:
@@ -103,6 +118,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 config = local_or_remote(reloaded)
         log.info("restarting the agent with config version %s", config.config_version)
         stop.clear()
+        if received:  # a signal after the check above: its `stop` was just cleared
+            break
     log.info("exiting (%s%s)", reason, f": {', '.join(received.values())}" if received else "")
     return EXIT_OK
 

@@ -5,6 +5,7 @@ systemd notify protocol (READY once started, WATCHDOG while the pipeline ticks, 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -35,7 +36,9 @@ def status_line(agent: Agent) -> str:
 
 
 def install_stop_signals(stop: threading.Event) -> dict[int, str]:
-    """SIGTERM and SIGINT set ``stop``; returns a dict that records which signal arrived."""
+    """SIGTERM and SIGINT set ``stop`` at once, whichever thread the kernel hands them to
+    (``wake_on_stop_signals``); returns a dict that records which signal arrived. Once per
+    process: the wake-up fd is the process's."""
     received: dict[int, str] = {}
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -44,7 +47,30 @@ def install_stop_signals(stop: threading.Event) -> dict[int, str]:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    wake_on_stop_signals(stop)
     return received
+
+
+def wake_on_stop_signals(stop: threading.Event) -> None:
+    """Set ``stop`` as soon as SIGTERM or SIGINT arrives, whichever thread the kernel gave it to.
+
+    CPython runs a signal's Python handler in the main thread only, and a main thread blocked in
+    ``stop.wait()`` is woken only if the signal was delivered to it: delivered to one of the
+    agent's other threads, it waited until its timeout (up to a minute), so a SIGTERM right after
+    a rebuild could go unanswered for 60 s. The C-level handler writes the signal's number to the
+    wake-up fd at once, in any thread; a thread reading it sets ``stop``, and the main thread,
+    woken, runs the Python handler (which records the signal)."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end)
+    wanted = {int(signal.SIGTERM), int(signal.SIGINT)}
+
+    def watch() -> None:
+        while data := os.read(read_end, 64):
+            if wanted & set(data):
+                stop.set()
+
+    threading.Thread(target=watch, name="signal-wakeup", daemon=True).start()
 
 
 def service_status(agent: Agent, pinger: WatchdogPinger | None) -> str:

@@ -9,7 +9,8 @@ decision: while the road radar is failed (unplugged, stale or stuck) the pipelin
 speed (``last_speed_kmh`` is None: a sign shows nothing rather than a wrong number), frames that
 still arrive (a stuck sensor's) are counted but never tracked or warned on, and
 ``time_to_arrival_s`` is None. ``sensor_state`` is what the fail-safe state machine (issue 6)
-reads.
+reads. When it is found stuck, the frames it repeated until then are taken back from the tracker:
+no vehicle event is made of them (a warning given on them still ends).
 """
 
 from __future__ import annotations
@@ -101,16 +102,27 @@ class RadarPipeline:
         self.last_sensor_report: ObjectReport | DetectedObject | CounterReport | None = None
 
     @property
+    def clutter_frames(self) -> int:
+        """Frames of closed transits that no vehicle's track confirmed (rain, spikes, a stuck
+        sensor's repetition): counted, never reported (pole_agent/perception/speed_track.py)."""
+        return self._tracker.clutter_frames
+
+    @property
     def speed_trusted(self) -> bool:
         """Whether the road radar's speeds may be used (it is not failed)."""
         return self.sensor_state != "failed"
 
     def on_sensor_health(self, health: ComponentHealth) -> None:
         """The road radar's health changed (called in the thread that reported it)."""
+        found_stuck = health.state == "failed" and self.sensor_state != "failed"
         self.sensor_state = health.state
         self.sensor_reason = health.reason
         if health.state == "failed":
             self.last_speed_kmh = None
+        if found_stuck and health.reason.startswith("stuck"):
+            # Its repeated frames since it stuck are no vehicle's: take them back (the
+            # transit they made, or joined, is then reported without them).
+            self._tracker.drop_stuck_runs()
 
     def time_to_arrival_s(self, now: float) -> float | None:
         """Seconds until the nearest approaching vehicle reaches the radar's cross-section, from
@@ -144,6 +156,8 @@ class RadarPipeline:
                 )
             return
         if isinstance(parsed, NoTarget):
+            if self.speed_trusted:
+                self._tracker.empty_frame()  # no track continues across an empty frame
             return
         if isinstance(parsed, InfoLine):
             self.info_lines.append(parsed.fields)
@@ -224,10 +238,12 @@ class RadarPipeline:
     def _finish(self, transit: Transit) -> None:
         self._policy.on_transit_end(transit)
         warning = self._warnings.pop(transit.transit_id, None)
-        if transit.noise and warning is None:
-            return
         if warning is not None:
             self._reporter.warning_end(warning, transit, self.zone)
+        if transit.noise and (warning is None or transit.sensor_stuck):
+            # Not a vehicle. One that warned is still reported, unless its frames were a
+            # stuck sensor's: its warning is closed above, and the fault event says why.
+            return
         self._reporter.vehicle(transit, self.zone, warning)
         self.transits_reported += 1
         self.recent.append(SeenTransit(transit, self.zone.limit_kmh, warning is not None))

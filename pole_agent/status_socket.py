@@ -28,32 +28,35 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from pole_agent import __version__
+from pole_agent.telemetry.messages import HealthStateName, Payload
 
 if TYPE_CHECKING:
     from pole_agent.app import Agent
+    from pole_agent.remote.operator_message import OperatorSign
 
 log = logging.getLogger(__name__)
 
 SOCKET_NAME = "status.sock"
 MAX_REQUEST = 256
 UNIX_PATH_MAX = 107
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+"""2: ``operator_text`` added."""
+
+# The snapshot's parts are the telemetry payloads' kind (telemetry/messages.py: strict, frozen)
+# but not the same models: a local view counts ages on the monotonic clock, where the city's
+# reports carry wall-clock times (which may be wrong while the clock is not trusted).
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class HealthItem(_Model):
-    state: str = Field(description="ok, degraded or failed")
+class HealthItem(Payload):
+    state: HealthStateName = Field(description="ok, degraded or failed")
     reason: str = Field(description="Why, in words.")
     age_s: float = Field(description="Seconds since this state began (monotonic).")
 
 
-class TransitItem(_Model):
+class TransitItem(Payload):
     age_s: float = Field(description="Seconds since the transit ended.")
     direction: str = Field(description="approaching or receding")
     peak_kmh: float = Field(description="Peak ground speed.")
@@ -61,20 +64,47 @@ class TransitItem(_Model):
     warned: bool = Field(description="Whether the pole warned.")
 
 
-class WarningItem(_Model):
+class WarningItem(Payload):
     age_s: float = Field(description="Seconds since the decision.")
     rule: str = Field(description="The rule that decided.")
     trigger: str = Field(description="What triggered it.")
     outputs: list[str] = Field(description="What the pole did.")
 
 
-class RadarItem(_Model):
+class RadarItem(Payload):
     role: str = Field(description="road or kerb")
     port: str = Field(description="Configured serial port.")
     identity: dict[str, Any] | None = Field(description="As the sensor answered at start-up.")
 
 
-class StatusSnapshot(_Model):
+class OperatorTextItem(Payload):
+    """The city's text on the LED sign (the ``set_message`` command; docs/remote.md)."""
+
+    text: str = Field(description="The text.")
+    seconds_left: float = Field(description="Seconds until it ends by itself (monotonic).")
+    until: str = Field(description="When it ends (ISO 8601, UTC, the agent's wall clock).")
+    command_id: str = Field(description="The command that set it.")
+    shown: bool = Field(
+        description="Whether the sign shows it now (false while a warning holds the sign; it "
+        "comes back after the warning)."
+    )
+
+
+def operator_text_item(sign: OperatorSign | None, now: float) -> OperatorTextItem | None:
+    """The operator text in force at ``now`` (monotonic), None when there is none."""
+    item = sign.operator_text if sign is not None else None
+    if sign is None or item is None or now >= item.until:
+        return None
+    return OperatorTextItem(
+        text=item.text,
+        seconds_left=round(item.until - now, 1),
+        until=item.until_wall.isoformat(timespec="seconds"),
+        command_id=item.command_id,
+        shown=sign.warning_shown is None,
+    )
+
+
+class StatusSnapshot(Payload):
     """What the running agent is doing now (the socket's answer)."""
 
     snapshot_version: int = Field(description="Format version of this snapshot.")
@@ -90,6 +120,9 @@ class StatusSnapshot(_Model):
     zone_active: bool | None = Field(description="Whether the school zone is active.")
     limit_kmh: float | None = Field(description="The limit in force.")
     zone_reason: str = Field(description="Why the zone is in this state.")
+    operator_text: OperatorTextItem | None = Field(
+        default=None, description="The city's text on the sign (None: none; the local rules)."
+    )
     clock_trusted: bool | None = Field(description="Whether the wall clock is trusted.")
     overall: str = Field(description="Worst component health.")
     health: dict[str, HealthItem] = Field(description="Every component's health.")
@@ -164,6 +197,9 @@ def build_snapshot(agent: Agent) -> StatusSnapshot:
         zone_active=zone.active,
         limit_kmh=zone.limit_kmh,
         zone_reason=zone.reason or zone.window,
+        operator_text=operator_text_item(
+            warnings.operator_sign if warnings is not None else None, now
+        ),
         clock_trusted=warnings.outputs.clock_trusted if warnings is not None else None,
         overall=agent.health.overall(),
         health={

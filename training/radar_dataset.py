@@ -27,7 +27,14 @@ import numpy.typing as npt
 
 from pole_agent.perception.spectrum import quantise_db
 from simulator.spectrum_source import BandPolicy, choose_runs
-from simulator.training_data import Dataset, SceneRanges, WindowSpec, generate_dataset
+from simulator.training_data import (
+    Dataset,
+    SceneRanges,
+    TargetTruth,
+    WindowSpec,
+    generate_dataset,
+    scene_truths,
+)
 
 MODEL_SPEC: Final = WindowSpec(band=(-256, 256))
 HOP_FRAMES: Final = 8
@@ -105,3 +112,20 @@ def load_or_generate(
         path.parent.mkdir(parents=True, exist_ok=True)
         dataset.save(path)
     return dataset
+
+
+def truths(data: Dataset) -> list[tuple[TargetTruth, ...]]:
+    """Every target of every window: the dataset's own, or (windows read from the cache, which
+    holds no per-target truth) drawn again with ``simulator.training_data.scene_truths`` (the
+    same draws without the spectra: 0.2 ms a window)."""
+    if data.targets:
+        return data.targets
+    return [
+        scene_truths(data.start + i, seed=data.seed, ranges=data.ranges, spec=data.spec)
+        for i in range(data.codes.shape[0])
+    ]
+
+
+def several_targets(data: Dataset) -> npt.NDArray[np.bool_]:
+    """Windows holding more than one target (of any labels)."""
+    return np.array([len(targets) > 1 for targets in truths(data)], dtype=bool)

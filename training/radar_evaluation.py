@@ -35,6 +35,7 @@ import numpy.typing as npt
 
 from pole_agent.perception.radar_model import LABELS, Prediction, VerdictMargins
 from simulator.training_data import Dataset
+from training.radar_dataset import several_targets
 
 TARGETS: Final = {
     "child_recall": (">=", 0.95),
@@ -72,14 +73,17 @@ def figures(
     thresholds: Mapping[str, float],
     *,
     margins: VerdictMargins | None = None,
+    several: npt.NDArray[np.bool_] | None = None,
 ) -> dict[str, Any]:
-    """Every figure, as plain JSON values."""
+    """Every figure, as plain JSON values; with ``several`` (windows holding more than one
+    target) also the pooled speed error of windows with one target and with several."""
     margins = margins or VerdictMargins()
     limits = np.array([thresholds[label] for label in LABELS], np.float32)
     said = scores >= limits
     verdict = verdicts(scores, said, margins)
     per_label: dict[str, Any] = {}
     errors_all: list[npt.NDArray[np.float64]] = []
+    crowded: list[npt.NDArray[np.bool_]] = []
     for i, label in enumerate(LABELS):
         told = verdict[:, i] if i < 2 else said[:, i]
         tp = int(np.sum(told & present[:, i]))
@@ -88,6 +92,8 @@ def figures(
         hit = said[:, i] & present[:, i]
         errors = np.abs(speeds_mps[hit, i] - radial_mps[hit, i]).astype(np.float64) * 3.6
         errors_all.append(errors)
+        if several is not None:
+            crowded.append(several[hit])
         per_label[label] = {
             "precision": _ratio(tp, tp + fp),
             "recall": _ratio(tp, tp + fn),
@@ -134,8 +140,24 @@ def figures(
         "speed_error_p95_kmh": round(float(np.percentile(everything, 95)), 3),
         "confusion": confusion(said, verdict, present),
     }
+    if several is not None:
+        mask = np.concatenate(crowded)
+        result["speed_error_by_scene"] = {
+            name: _spread(everything[rows])
+            for name, rows in (("one_target", ~mask), ("several_targets", mask))
+        }
     result["targets"] = {name: met(name, result[name]) for name in TARGETS}
     return result
+
+
+def _spread(errors: npt.NDArray[np.float64]) -> dict[str, Any]:
+    if not errors.size:
+        return {"windows": 0, "p50_kmh": None, "p95_kmh": None}
+    return {
+        "windows": int(errors.size),
+        "p50_kmh": round(float(np.percentile(errors, 50)), 3),
+        "p95_kmh": round(float(np.percentile(errors, 95)), 3),
+    }
 
 
 def evaluate_held_out(
@@ -151,9 +173,13 @@ def evaluate_held_out(
     """The metadata's ``evaluation``: the held-out windows as full and as band-mode (``band``)
     lines, and the first ``ci_count`` of them (the CI check), printed as they are measured."""
     evaluation: dict[str, Any] = {"statement": statement}
+    several = several_targets(held)
     for mode, windows in (("full", held.codes), ("band", band(held.codes))):
         scores, speeds = predict_all(predict, windows)
-        result = figures(scores, speeds, held.present, held.radial_mps, thresholds, margins=margins)
+        result = figures(
+            scores, speeds, held.present, held.radial_mps, thresholds,
+            margins=margins, several=several,
+        )  # fmt: skip
         evaluation[f"held_out_{mode}"] = result
         print(f"held-out, {mode} spectrum lines:", *format_figures(result), sep="\n", flush=True)
     ci = slice(0, min(ci_count, held.codes.shape[0]))
@@ -164,7 +190,13 @@ def evaluate_held_out(
         "count": ci.stop,
         "mode": "full",
         "figures": figures(
-            scores, speeds, held.present[ci], held.radial_mps[ci], thresholds, margins=margins
+            scores,
+            speeds,
+            held.present[ci],
+            held.radial_mps[ci],
+            thresholds,
+            margins=margins,
+            several=several[ci],
         ),
     }
     return evaluation
@@ -228,6 +260,11 @@ def format_figures(result: Mapping[str, Any]) -> list[str]:
         verdict = "met" if result["targets"][name] else "MISSED"
         lines.append(f"  {name:22} {result[name]}  (target {op} {limit}: {verdict})")
     lines.append(f"  {'person_vs_vehicle_strict':22} {result['person_vs_vehicle_strict']}")
+    for scene, row in result.get("speed_error_by_scene", {}).items():
+        lines.append(
+            f"  speed error, {scene.replace('_', ' ')}: p50 {row['p50_kmh']} p95 "
+            f"{row['p95_kmh']} km/h ({row['windows']} labels detected)"
+        )
     lines.append(
         f"  warning side (unsure persons reported as children): child recall "
         f"{result['warning_child_recall']}, adults as children {result['warning_adult_as_child']}"

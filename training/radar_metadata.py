@@ -17,8 +17,9 @@ from simulator.radar_physics import CARRIER_HZ
 from training.radar_dataset import FILL_DB, HOP_FRAMES, MODEL_SPEC
 
 NAME = "radar_kerb"
-VERSION = "1.1.0"
-"""1.1: the child / adult verdict (``verdict_margins``); the network is 1.0's."""
+VERSION = "1.2.0"
+"""1.1: the child / adult verdict (``verdict_margins``); the network is 1.0's. 1.2: retrained
+with the speed head's cell loss (``train_radar_model._cell_loss``): one peak, not a blend."""
 SPEED_SCALE_MPS = 10.0
 STATEMENT = (
     "All figures are measured on simulated radar spectra (simulator.radar_physics, "
@@ -43,8 +44,9 @@ def input_spec() -> dict[str, Any]:
         "cadence_tolerance": 0.25,
         "units": "code c = db0 + c * step_db dB above the receiver's noise floor per bin "
         "(the SPEC1 line's scale); bins a band-mode line did not send hold fill_db",
-        "scaling": "codes 0..255 as float, quantised by the input tensor's int8 scale and "
-        "zero point (scale 1, zero point -128: int8 = code - 128)",
+        "scaling": "codes 0..255 as float, quantised by the input tensor's own int8 scale and "
+        "zero point (set by the converter from the representative windows: int8 = code / "
+        "scale - 128, codes above the range the scale covers saturate)",
         "layout": "[1, frames, bins, 1]: frames oldest first, back to back (period "
         "fft_size / sampling_rate_hz); bins lo .. hi - 1, most negative (receding) first",
     }

@@ -20,7 +20,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -53,11 +53,31 @@ def _tf() -> Any:
     return tf
 
 
-def build_model(tf: Any) -> Any:
+CELL_SIGMA: Final = 0.5
+"""Width (in cells) of the soft target of the speed head's cell loss."""
+CELL_LOSS_WEIGHT: Final = 0.25
+
+
+def cell_centres() -> npt.NDArray[np.float32]:
+    """The speed (/ ``SPEED_SCALE_MPS``) of each of the model's 128 frequency cells."""
+    spec = MODEL_SPEC
+    cells = spec.bins // 4
+    centres = (spec.band[0] + 4 * np.arange(cells) + 1.5) * spec.sensor().resolution_mps
+    return (centres / SPEED_SCALE_MPS).astype(np.float32)
+
+
+def build_model(tf: Any, *, context: bool = False) -> tuple[Any, Any]:
     """Conv2D over (frames, bins), time pooled away, frequency kept as 128 cells (0.49 m/s):
     the heads see every cell alike (a target at a speed never seen in training is still
-    found). Presence: per-cell logits, max over the cells. Speed: per label a softmax over the
-    cells, the expected cell speed (refined on the spectrum afterwards: ``SpeedRefinement``)."""
+    found); with ``context``, each cell's features beside a summary of the whole spectrum (a
+    car's wheel spread or a second line lies beyond one cell's receptive field, +-40 bins:
+    tried for model 1.2.0, it did not help: docs/radar_model.md).
+    Presence: per-cell logits, max over the cells. Speed: per label a softmax over the cells,
+    the expected cell speed (refined on the spectrum afterwards: ``SpeedRefinement``).
+
+    Returns the model trained (a third output: the softmax over cells, for the cell loss that
+    keeps it single-peaked, so that the expected speed is one target's, not a blend of two)
+    and the model shipped (presence and speed only; the same layers)."""
     keras = tf.keras
     layers = keras.layers
     spec = MODEL_SPEC
@@ -76,31 +96,47 @@ def build_model(tf: Any) -> Any:
     x = block(x, 24, (2, 1), dilation_rate=(1, 2))  # 4 x 128
     x = block(x, 32, (4, 1), dilation_rate=(1, 4))  # 1 x 128: time pooled away
     x = layers.Dropout(0.2)(x)
-    x = layers.Conv2D(32, (1, 5), padding="same", activation="relu")(x)
     cells = x.shape[2]
+    if context:
+        whole = layers.GlobalMaxPooling2D(keepdims=True)(x)  # 1 x 1: the whole spectrum
+        whole = layers.Conv2D(16, 1, activation="relu")(whole)
+        x = layers.Concatenate()([x, layers.UpSampling2D((1, cells))(whole)])  # beside each cell
+    x = layers.Conv2D(32, (1, 5), padding="same", activation="relu")(x)
     presence = layers.Conv2D(len(LABELS), 1)(x)
     presence = layers.GlobalMaxPooling2D()(presence)
     presence = layers.Activation("sigmoid", name="presence")(presence)
     where = layers.Conv2D(len(LABELS), 1)(x)
     where = layers.Reshape((cells, len(LABELS)))(where)
     where = layers.Permute((2, 1))(where)
-    where = layers.Softmax(axis=-1)(where)
-    bins_per_cell = spec.bins // cells
-    centres = (spec.band[0] + bins_per_cell * np.arange(cells) + (bins_per_cell - 1) / 2) * (
-        spec.sensor().resolution_mps / SPEED_SCALE_MPS
-    )
+    where = layers.Softmax(axis=-1, name="cells")(where)
     expect = layers.Dense(
         1, use_bias=False, trainable=False,
-        kernel_initializer=keras.initializers.Constant(centres[:, None].astype(np.float32)),
+        kernel_initializer=keras.initializers.Constant(cell_centres()[:, None]),
     )  # fmt: skip
     speed = layers.Reshape((len(LABELS),), name="speed")(expect(where))
-    return keras.Model(inputs, [presence, speed])
+    return keras.Model(inputs, [presence, speed, where]), keras.Model(inputs, [presence, speed])
 
 
 def _speed_loss(tf: Any) -> Any:
     def loss(y_true: Any, y_pred: Any) -> Any:
         target, mask = y_true[:, : len(LABELS)], y_true[:, len(LABELS) :]
         error = tf.keras.losses.huber(target[..., None], y_pred[..., None], delta=0.1)
+        return tf.reduce_sum(error * mask, axis=-1) / (tf.reduce_sum(mask, axis=-1) + 1e-3)
+
+    return loss
+
+
+def _cell_loss(tf: Any) -> Any:
+    """Cross-entropy of the speed softmax against a narrow Gaussian about the true speed's
+    cell (labels present only): the head learns to put its mass on one target."""
+    centres = tf.constant(cell_centres()[None, None, :])
+    sigma = CELL_SIGMA * float(cell_centres()[1] - cell_centres()[0])
+
+    def loss(y_true: Any, y_pred: Any) -> Any:
+        target, mask = y_true[:, : len(LABELS)], y_true[:, len(LABELS) :]
+        wanted = tf.exp(-0.5 * tf.square((centres - target[..., None]) / sigma))
+        wanted = wanted / (tf.reduce_sum(wanted, axis=-1, keepdims=True) + 1e-9)
+        error = -tf.reduce_sum(wanted * tf.math.log(y_pred + 1e-7), axis=-1)
         return tf.reduce_sum(error * mask, axis=-1) / (tf.reduce_sum(mask, axis=-1) + 1e-3)
 
     return loss
@@ -116,7 +152,7 @@ def _mirrored(tf: Any, codes: Any, present: Any, speed: Any) -> tuple[Any, Any]:
     n = len(LABELS)
     sign = tf.where(flip, -1.0, 1.0)[:, None]
     speed = tf.concat([speed[:, :n] * sign, speed[:, n:]], axis=1)
-    return x, (present, speed)
+    return x, (present, speed, speed)
 
 
 def _targets(data: Dataset) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
@@ -180,9 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path(".cache/radar_model"))
     parser.add_argument("--train-count", type=int, default=TRAIN_COUNT)
     parser.add_argument("--held-out-count", type=int, default=HELD_OUT_COUNT)
-    parser.add_argument("--epochs", type=int, default=18)
+    parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="TensorFlow threads")
+    parser.add_argument(
+        "--context", action="store_true", help="the global-context variant (did not help)"
+    )
     parser.add_argument(
         "--skip-fit", action="store_true", help="reuse the last trained Keras model in --cache"
     )
@@ -225,23 +264,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     saved = args.cache / "radar_kerb.keras"
     if args.skip_fit:  # convert and evaluate the last trained model again (no training)
-        model = tf.keras.models.load_model(saved, compile=False)
+        model = tf.keras.models.load_model(saved, compile=False)  # the model shipped
         fit = json.loads(saved.with_suffix(".json").read_text())
         fit_s, args.epochs = fit["fit_s"], fit["epochs"]
     else:
-        model = build_model(tf)
+        trained, model = build_model(tf, context=args.context)
         steps = args.epochs * int(np.ceil(split / 64))
         schedule = tf.keras.optimizers.schedules.CosineDecay(3e-3, steps, alpha=0.02)
-        model.compile(
+        trained.compile(
             optimizer=tf.keras.optimizers.Adam(schedule),
-            loss=["binary_crossentropy", _speed_loss(tf)],
-            loss_weights=[1.0, 4.0],
+            loss=["binary_crossentropy", _speed_loss(tf), _cell_loss(tf)],
+            loss_weights=[1.0, 4.0, CELL_LOSS_WEIGHT],
         )
-        model.summary(print_fn=lambda line, **_: print(line))
+        trained.summary(print_fn=lambda line, **_: print(line))
         t0 = time.monotonic()
-        model.fit(
+        trained.fit(
             train_set,
-            validation_data=(x_val, [present[split:], speed[split:]]),
+            validation_data=(x_val, [present[split:], speed[split:], speed[split:]]),
             epochs=args.epochs, batch_size=64, verbose=2,
         )  # fmt: skip
         fit_s = time.monotonic() - t0
@@ -281,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             "ranges": "SceneRanges.held_out()",
         },
         "epochs": args.epochs,
+        "global_context": args.context,
         "parameters": int(model.count_params()),
         "time_s": {
             "data_generation": round(generation_s, 1),

@@ -4,8 +4,10 @@ Grown from the beacon policy (beacon_policy.py, whose over-limit rule it inherit
 the radar pipeline drives it exactly as before) into every warning a school-zone pole gives:
 
 - **Your speed** (``[sign]``): approaching vehicles only; whole km/h in steady digits (a new
-  value at most every ``update_s``); nothing below ``min_display_kmh``; a vehicle faster than
-  ``max_display_kmh`` blanks the display for the rest of its pass (no racing the sign); blank
+  value at most every ``update_s``); nothing below ``min_display_kmh``; a speed over
+  ``max_display_kmh`` is never shown, and a vehicle over it on ``RACER_FRAMES`` consecutive
+  frames blanks the display for the rest of its pass (no racing the sign; a lone spike in rain
+  is not a racer and leaves the real vehicle's number on); blank
   ``blank_after_s`` after the vehicle is gone; only while the zone is active (unless
   ``show_speed_off_hours``); never in fail-safe (a suspect sensor shows no number).
 - **Over the limit** (rule ``over-limit-approaching``, ``[warning]``): beacons and SLOW DOWN.
@@ -43,6 +45,8 @@ from pole_agent.ports import PedestrianSeen, VehicleApproaching
 
 RULE_CHILD = "child-at-kerb-vehicle-approaching"
 RULE_NO_RACING = "display-blank-over-max"
+#: Consecutive frames over the display's maximum that make a vehicle a racer (one is a spike).
+RACER_FRAMES = 2
 RULE_MODE = "fail-safe-state-machine"
 
 RecordValue = str | float | int | bool | None
@@ -132,6 +136,7 @@ class WarningPolicy(BeaconPolicy):
         self._vehicles: dict[tuple[str, int], _Vehicle] = {}
         self._pedestrians: dict[tuple[str, int], PedestrianSeen] = {}
         self._racers: set[int] = set()
+        self._over_max: dict[int, int] = {}  # consecutive frames over the display's maximum
         self._shown: int | None = None
         self._shown_changed_t = float("-inf")
         self._seen_t = float("-inf")
@@ -202,6 +207,7 @@ class WarningPolicy(BeaconPolicy):
             self._digest()
             self._vehicles.pop(("radar", transit.transit_id), None)
             self._racers.discard(transit.transit_id)
+            self._over_max.pop(transit.transit_id, None)
             return super().on_transit_end(transit)
 
     def beacons_on(self, now: float) -> bool:
@@ -278,7 +284,12 @@ class WarningPolicy(BeaconPolicy):
 
     def _display_frame(self, transit_id: int, speed_kmh: float, zone: ZoneState, t: float) -> None:
         sign = self._sign
-        if speed_kmh > sign.max_display_kmh and transit_id not in self._racers:
+        over_max = speed_kmh > sign.max_display_kmh
+        if over_max:
+            self._over_max[transit_id] = self._over_max.get(transit_id, 0) + 1
+        else:
+            self._over_max.pop(transit_id, None)
+        if self._over_max.get(transit_id, 0) >= RACER_FRAMES and transit_id not in self._racers:
             self._racers.add(transit_id)
             self._record(
                 t,
@@ -299,7 +310,12 @@ class WarningPolicy(BeaconPolicy):
             and (zone.active or sign.show_speed_off_hours)
         )
         self._seen_t = t
-        if not shown_allowed or transit_id in self._racers or speed_kmh < sign.min_display_kmh:
+        if (
+            not shown_allowed
+            or over_max
+            or transit_id in self._racers
+            or speed_kmh < sign.min_display_kmh
+        ):
             self._shown, self._shown_changed_t = None, t
             return
         value = int(speed_kmh + 0.5)

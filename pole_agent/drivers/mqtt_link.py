@@ -263,6 +263,11 @@ class MqttLink:
             self._report("degraded", f"broker refused the connection: {reason}")
             return
         self._backoff.reset()
+        # Subscribe before saying online: the broker handles a connection's packets in order,
+        # so a command sent by someone who saw `online` finds the subscription in place (each
+        # connection is a clean session, so nothing is subscribed before this).
+        if self._subscriptions:
+            client.subscribe([(name, 1) for name in self._subscriptions])
         direct = [(self._status_topic, self._birth()), *self._retained_on_connect()]
         with self._lock:
             self.connects += 1
@@ -270,8 +275,6 @@ class MqttLink:
             for topic, payload in direct:
                 self._direct.add(client.publish(topic, payload, qos=1, retain=True).mid)
             self._room.notify_all()
-        if self._subscriptions:
-            client.subscribe([(name, 1) for name in self._subscriptions])
         self._state = "connected"
         log.info("connected to broker %s:%s", self._config.host, self._config.port)
         self._report("ok", f"connected to {self._config.host}:{self._config.port}")

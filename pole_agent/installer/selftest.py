@@ -7,9 +7,12 @@ status socket (the agent holds the serial port and the pins; opening them twice 
 it). With the agent stopped, the tool opens the radar port itself (identity and a healthy start-up
 through the real driver), claims the beacon and status-LED pins and loads the models.
 
-The broker check connects with the pole's own credentials and TLS settings (client id
-``spole-<id>-selftest``, so the agent's session is untouched); the report is that connection's
-first, retained publication, so "broker reachable" and "result published" are one act.
+The broker check connects with the pole's own credentials and TLS settings, under a client id
+of its own so that no session is taken over: ``spole-<id>-selftest`` for this command (the daily
+timer), ``spole-<id>-selftest-remote`` for the ``selftest`` remote command, which may run at the
+same time; the agent's own is ``spole-<id>``. The broker's ACL keys on the user name (the pole id),
+not the client id. The report is that connection's first, retained publication, so "broker
+reachable" and "result published" are one act.
 """
 
 from __future__ import annotations
@@ -37,6 +40,16 @@ from pole_agent.telemetry.outbox import OutMessage
 
 EXIT_OK, EXIT_FAILED = 0, 1
 LAST_FILE = "selftest-last.json"
+DAILY_TOOL = "selftest"
+"""The broker client id suffix of `pole-agent selftest` (``spole-<id>-selftest``)."""
+REMOTE_TOOL = "selftest-remote"
+"""The broker client id suffix of the ``selftest`` remote command (``spole-<id>-selftest-remote``):
+a session apart from the daily one's, so the two may overlap."""
+
+
+def client_id(pole_id: str, tool: str) -> str:
+    """The broker client id of a pole's tool (``spole-<id>-<tool>``)."""
+    return f"spole-{pole_id}-{tool}"
 
 
 def selftest_topic(pole_id: str) -> str:
@@ -101,7 +114,7 @@ def publish(
     try:
         link = MqttLink(
             config.mqtt,
-            client_id=f"spole-{config.pole_id}-{tool}",
+            client_id=client_id(config.pole_id, tool),
             username=config.mqtt_username or config.pole_id,
             status_topic=topic or selftest_topic(config.pole_id),
             birth=lambda: payload(True),
@@ -133,8 +146,10 @@ def run_selftest(
     kernel_clock_sync: Callable[[], bool | None] = kernel_clock_synchronised,
     radar_timeout_s: float = 15.0,
     broker_timeout_s: float = 15.0,
+    tool: str = DAILY_TOOL,
 ) -> SelftestReport:
-    """Run every check, publish the result and keep it in ``<state_dir>/selftest-last.json``."""
+    """Run every check, publish the result and keep it in ``<state_dir>/selftest-last.json``;
+    ``tool`` names the broker connection (DAILY_TOOL or REMOTE_TOOL: each its own session)."""
     running, checks = run_checks(
         config,
         clock=clock,
@@ -164,7 +179,7 @@ def run_selftest(
         )
         return report(broker).model_dump_json().encode()
 
-    result = report(publish(config, payload, clock, broker_timeout_s))
+    result = report(publish(config, payload, clock, broker_timeout_s, tool=tool))
     try:
         write_atomic(config.state_dir / LAST_FILE, result.model_dump_json(indent=2).encode())
     except OSError as err:

@@ -56,6 +56,17 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h ago"
 
 
+def _operator_text(snap: StatusSnapshot) -> str:
+    item = snap.operator_text
+    if item is None:
+        return "no city text (the local rules)"
+    when = "" if item.shown else ", under the current warning"
+    return (
+        f"city text {item.text!r}, {item.seconds_left:.0f} s left "
+        f"(until {item.until}, command {item.command_id}{when})"
+    )
+
+
 def render(snap: StatusSnapshot, colour: bool = False) -> list[str]:
     """The status as lines of text (ANSI colours when ``colour``)."""
     p = Painter(colour)
@@ -67,6 +78,7 @@ def render(snap: StatusSnapshot, colour: bool = False) -> list[str]:
         f"mode:    {p.state(snap.mode)}  ({snap.mode_reason})"
         + ("" if snap.mode_source == "failsafe" else p("  [derived from health]", DIM)),
         f"zone:    {zone}, limit in force {limit}  ({snap.zone_reason})",
+        f"sign:    {_operator_text(snap)}",
         f"clock:   {'trusted' if snap.clock_trusted else 'NOT trusted'}",
         f"health:  {p.state(snap.overall)}",
     ]

@@ -18,8 +18,15 @@ Each target of a frame joins the open transit it continues, judged by:
 A target that continues no transit starts a new one, so two vehicles close together stay two
 transits when their speeds (or ranges) differ; two vehicles at the same speed with no range and
 less than ``gap_s`` apart cannot be told apart by any Doppler radar and make one transit.
-Transits with fewer than ``min_samples`` frames are noise (a bird, one odd reading) and are
-counted; the caller reports them only if something warned on them.
+
+Joining is generous so that a warning never waits; the record is strict. Each transit keeps a
+track (``speed_track.SpeedTrack``): its frames continuous in speed over consecutive sensor
+frames, five in a row at least. The finished ``Transit`` (peak, median, start, end, frame count)
+is made of the track's frames only; the other frames (rain, spikes, a stuck sensor's
+repetition) are counted as clutter. A transit ends ``gap_s`` after its track's last frame (after
+its last frame while it has no track), so clutter never keeps a vehicle's transit open for the
+next one. Transits with fewer than ``min_samples`` track frames are noise (rain, a bird, a
+spike) and are counted; the caller reports them only if something warned on them.
 
 Geometry (docs/radar.md): the radar reads the radial speed ``v cos(phi)``, where ``phi`` is the
 angle between its line of sight to the vehicle and the lane. Without range ``phi`` is taken as
@@ -38,6 +45,7 @@ from typing import Literal
 
 from pole_agent.config import TrackingConfig
 from pole_agent.perception.radar_lines import RangeFrame, SpeedFrame
+from pole_agent.perception.speed_track import SpeedTrack, TrackState, median_of
 
 Direction = Literal["approaching", "receding"]
 
@@ -72,9 +80,18 @@ class OpenTransit:
     """Latest range and when it was measured, with the radial speed then (km/h, signed)."""
     range_t: float = 0.0
     radial_kmh: float = 0.0
-    undo: tuple[float, float, float, bool] | None = None
-    """(last_t, peak, radial, speed kept) before the latest frame, so that a range report
-    showing that frame was another vehicle's can take it back."""
+    undo: tuple[float, float, float, bool, TrackState] | None = None
+    """(last_t, peak, radial, speed kept, track) before the latest frame, so that a range
+    report showing that frame was another vehicle's can take it back."""
+    track: SpeedTrack = field(default_factory=SpeedTrack)
+    """The frames that are the vehicle's (speed continuity): what the record is made of."""
+    sensor_stuck: bool = False
+    """Frames of it that repeated one value were taken back (the sensor was found stuck)."""
+
+    def close_after(self) -> float:
+        """The time the transit's gap counts from: its latest confirmed frame, or before any
+        is confirmed, its latest frame (clutter alone never keeps a vehicle's transit open)."""
+        return self.last_t if self.track.last_t is None else self.track.last_t
 
     def recent_speed(self) -> float:
         """The latest speed (km/h, ground)."""
@@ -104,9 +121,14 @@ class Transit:
     median_kmh: float
     samples: int
     noise: bool = False
-    """Fewer frames than ``min_samples``: not a vehicle, unless something warned on it."""
+    """Fewer confirmed frames than ``min_samples``: not a vehicle, unless something warned on
+    it."""
     first_range_m: float | None = None
     """Range at first detection (m), when the radar measures range."""
+    clutter_frames: int = 0
+    """Frames the transit took that its track did not confirm (spikes, rain, a stuck run)."""
+    sensor_stuck: bool = False
+    """Frames of it were taken back when the sensor was found stuck (``drop_stuck_runs``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +159,15 @@ class TransitTracker:
         self._last_frame_t = float("-inf")
         self._pending_ranges: RangeFrame | None = None
         self.noise_transits = 0
-        """Transits closed with fewer than ``min_samples`` frames."""
+        """Transits closed with fewer than ``min_samples`` confirmed frames."""
+        self.clutter_frames = 0
+        """Frames taken into transits that no track confirmed (over closed transits)."""
+        self.stuck_frames_dropped = 0
+        """Confirmed frames taken back because the sensor was found stuck."""
+        self._frame_index = 0
+        self._busy_before = False
+        """Whether the tracker took an echo of the sensor frame before the current one."""
+        self._busy_now = False
 
     def ground_speed(self, radial_kmh: float, range_m: float | None = None) -> float:
         """Geometry-corrected ground speed (unsigned) for a measured radial speed."""
@@ -163,6 +193,8 @@ class TransitTracker:
         """Add every target of a frame; each joins at most one transit, each transit takes at
         most one target of the frame."""
         closed = self.tick(frame.t)
+        self._frame_index += 1
+        self._busy_before = self._busy_now
         pending = self._pending_ranges
         self._pending_ranges = None
         spare = list(pending.ranges_m) if pending and frame.t - pending.t <= PAIR_WINDOW_S else []
@@ -180,7 +212,26 @@ class TransitTracker:
             joined.append((current, speed))
         self._last_joined = [transit for transit, _ in joined]
         self._last_frame_t = frame.t
+        self._busy_now = bool(joined)  # (a range report may still move a frame: same frame)
         return FrameUpdate(joined, closed)
+
+    def empty_frame(self) -> None:
+        """The sensor reported nothing in a frame (a zero report): no track continues across
+        it."""
+        self._frame_index += 1
+        self._busy_before, self._busy_now = self._busy_now, False
+
+    def drop_stuck_runs(self) -> int:
+        """The sensor has been found stuck: take back the frames at the end of each open
+        transit that repeat one value; returns the confirmed frames taken back."""
+        dropped = 0
+        for current in self._open:
+            taken = current.track.drop_repeated()
+            if taken:
+                current.sensor_stuck = True
+                dropped += taken
+        self.stuck_frames_dropped += dropped
+        return dropped
 
     def update_ranges(self, frame: RangeFrame) -> None:
         """Add a range report: it belongs to the speed frame just before it (same sensor frame),
@@ -209,7 +260,7 @@ class TransitTracker:
         closed: list[Transit] = []
         still: list[OpenTransit] = []
         for current in self._open:
-            if now - current.last_t > self._config.gap_s:
+            if now - current.close_after() > self._config.gap_s:
                 closed.append(self._finish(current))
             else:
                 still.append(current)
@@ -271,7 +322,7 @@ class TransitTracker:
             self._open.append(best)
         else:
             kept = len(best.speeds) < MAX_KEPT_SPEEDS
-            best.undo = (best.last_t, best.peak_kmh, best.radial_kmh, kept)
+            best.undo = (best.last_t, best.peak_kmh, best.radial_kmh, kept, best.track.state())
             best.last_t = t
             best.samples += 1
             if kept:
@@ -280,6 +331,7 @@ class TransitTracker:
             if len(best.recent) > RECENT_SPEEDS:
                 del best.recent[0]
             best.peak_kmh = max(best.peak_kmh, speed)
+        best.track.add(self._frame_index, t, speed, self._busy_before)
         best.radial_kmh = radial
         if range_m is not None:
             self._set_range(best, range_m, t)
@@ -290,12 +342,13 @@ class TransitTracker:
         and give it (with its range) to the transit it fits, or a new one."""
         if transit.undo is None or transit.last_t != t:
             return  # a transit's first frame, or an old one: nothing to take back
-        last_t, peak, radial, kept = transit.undo
+        last_t, peak, radial, kept, track = transit.undo
         speed = transit.recent[-1]
         moved_radial = transit.radial_kmh
         transit.undo = None
         transit.last_t, transit.peak_kmh, transit.radial_kmh = last_t, peak, radial
         transit.samples -= 1
+        transit.track.restore(track)
         transit.recent.pop()
         if kept:
             transit.speeds.pop()
@@ -308,20 +361,30 @@ class TransitTracker:
         transit.range_t = t
 
     def _finish(self, current: OpenTransit) -> Transit:
-        noise = current.samples < self._config.min_samples
+        """The record of the transit's confirmed frames; a transit with none (noise, reported
+        only if something warned on it) keeps what it took, for the warning's record."""
+        track = current.track
+        noise = track.confirmed < self._config.min_samples
         if noise:
             self.noise_transits += 1
-        ordered = sorted(current.speeds)
-        mid = len(ordered) // 2
-        median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+        self.clutter_frames += current.samples - track.confirmed
+        median = track.median()
+        if median is None or track.first_t is None or track.last_t is None:
+            record = (current.start_t, current.last_t, current.peak_kmh, current.samples)
+            median = median_of(current.speeds)
+        else:
+            record = (track.first_t, track.last_t, track.peak_kmh, track.confirmed)
+        start_t, end_t, peak, samples = record
         return Transit(
             transit_id=current.transit_id,
             direction=current.direction,
-            start_t=current.start_t,
-            end_t=current.last_t,
-            peak_kmh=current.peak_kmh,
+            start_t=start_t,
+            end_t=end_t,
+            peak_kmh=peak,
             median_kmh=median,
-            samples=current.samples,
+            samples=samples,
             noise=noise,
             first_range_m=current.first_range_m,
+            clutter_frames=current.samples - track.confirmed,
+            sensor_stuck=current.sensor_stuck,
         )

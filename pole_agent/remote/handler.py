@@ -52,7 +52,12 @@ Publish = Callable[[str, bytes, bool], None]
 
 
 class CommandFailedError(Exception):
-    """A command's action could not do what was asked (bad arguments, not possible now)."""
+    """A command's action could not do what was asked (bad arguments, not possible now).
+    ``result``, when given, goes with the ``failed`` answer (e.g. each problem of a file)."""
+
+    def __init__(self, detail: str, result: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.result = result
 
 
 Reply = Callable[[str, str, dict[str, Any] | None], None]
@@ -363,7 +368,7 @@ class RemoteHandler:
             return
         except CommandFailedError as err:
             self.counts.commands_failed += 1
-            self._report_command(name, command_id, "failed", "failed", str(err))
+            self._report_command(name, command_id, "failed", "failed", str(err), err.result)
             return
         except Exception as err:
             log.exception("command %s failed", name)

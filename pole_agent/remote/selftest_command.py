@@ -2,7 +2,8 @@
 ``pole-agent selftest`` runs it) run inside the agent on a worker thread of its own.
 
 The self-test takes seconds (it reads the agent through its status socket and connects to the
-broker as ``spole-<id>-selftest`` to publish its report retained on ``spole/<id>/selftest``), so it
+broker as ``spole-<id>-selftest-remote``, a session apart from the daily timer's
+``spole-<id>-selftest``, to publish its report retained on ``spole/<id>/selftest``), so it
 never runs on the MQTT callback thread: the command is answered ``running`` at once and its
 summary follows on ``cmd/selftest/result``. One runs at a time; a request while one runs is
 rejected ``busy``.

@@ -2,8 +2,10 @@
 topics the MQTT link subscribes to, the commands it knows and a thread that runs the grace-period
 check, ends operator texts that expired and removes them when the broker has been unreachable
 for ``[remote].comms_loss_s``. A config change is applied by restarting the agent in-process with
-it (``pole-agent run`` rebuilds the agent when ``restart_config`` is set; a ``reload`` command
-re-reads the local file).
+it (``pole-agent run`` rebuilds the agent when ``restart_config`` is set). A ``reload`` command
+reads and checks the local file first (``load_local``, set by the runner): a file with problems is
+answered ``failed`` naming each key and nothing stops; a good one is kept in ``reload_config`` and
+the agent rebuilt with it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from pole_agent.config import PoleConfig
+from pole_agent.config import ConfigError, PoleConfig
 from pole_agent.health import HealthBoard
 from pole_agent.installer.selftest import SelftestReport
 from pole_agent.ports import Clock, VoiceOutput
@@ -44,6 +46,11 @@ class RemoteSetupError(Exception):
     """The [remote] section cannot be used (the fleet key file is unreadable ...)."""
 
 
+LoadLocal = Callable[[], PoleConfig]
+"""Reads and checks the local config file as a start would (validation and preflight); raises
+ConfigError naming every problem."""
+
+
 @dataclass
 class RemoteParts:
     handler: RemoteHandler
@@ -51,9 +58,15 @@ class RemoteParts:
     restart_config: PoleConfig | None = None
     """Set when the agent must be rebuilt with another config (applied or rolled back)."""
     reload_local: bool = False
-    """Set by the ``reload`` command: rebuild from the local file (and the stored remote one)."""
+    """Set by a rollback to the local file's config: the runner re-reads the file."""
+    reload_config: PoleConfig | None = None
+    """Set by the ``reload`` command: the local file's config, already checked, to rebuild from
+    (with the stored remote one, as at a start)."""
     on_restart: Callable[[], None] = lambda: None
     """Set by the runner (``pole-agent run``): stops the running agent so it can be rebuilt."""
+    load_local: LoadLocal | None = None
+    """Set by the runner: reads and checks the file the agent was started from. None (an agent
+    not started from a file): ``reload`` fails, there is nothing to reload."""
     link_state: Callable[[], str] = lambda: "connected"
     """The broker link's state (``connected`` or what else), for the comms-loss rule."""
     operator_sign: Callable[[], OperatorSign | None] = lambda: None
@@ -66,13 +79,44 @@ class RemoteParts:
     _thread: threading.Thread | None = None
 
     def restart_pending(self) -> bool:
-        return self.restart_config is not None or self.reload_local
+        return (
+            self.restart_config is not None or self.reload_local or self.reload_config is not None
+        )
 
     def request_restart(self, config: PoleConfig | None) -> None:
         if config is None:
             self.reload_local = True
         self.restart_config = config
         self.on_restart()
+
+    def reload(self) -> PoleConfig:
+        """The ``reload`` command: check the local file BEFORE anything stops (a pole must not
+        stop warning over a broken file: reliability row 14), then rebuild with it. Raises
+        CommandFailedError naming each problem; the running agent is then left alone."""
+        if self.load_local is None:
+            raise CommandFailedError(
+                "this agent was not started from a config file (`pole-agent run`): "
+                "nothing to reload"
+            )
+        try:
+            config = self.load_local()
+            fleet_keys(config)  # the rebuilt agent would not start without its key
+        except ConfigError as err:
+            problems = err.problems
+            source = err.source
+        except RemoteSetupError as err:
+            problems, source = [str(err)], "the local config file"
+        else:
+            self.reload_config = config
+            self.on_restart()
+            return config
+        for problem in problems:
+            log.error("reload refused: config %s: %s (kept the running config)", source, problem)
+        raise CommandFailedError(
+            f"{source}: {len(problems)} problem(s); the running config stays: "
+            + "; ".join(problems),
+            {"file": source, "problems": problems},
+        )
 
     def start(self) -> None:
         self.handler.start()
@@ -179,7 +223,7 @@ def build_remote(
         return f"playing {', '.join(clips)}"
 
     def reload(call: CommandCall) -> str:
-        holder["parts"].request_restart(None)
+        holder["parts"].reload()
         return "restarting the agent with the local config file (and the stored remote config)"
 
     def do_rebirth(call: CommandCall) -> str:

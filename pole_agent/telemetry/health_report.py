@@ -109,6 +109,7 @@ def spool_report(stats: SpoolStats, now: float) -> SpoolReport:
         state="failed" if stats.state == "failed" else "ok",
         depth=stats.depth,
         bytes=stats.bytes,
+        disk_bytes=stats.disk_bytes,
         max_bytes=stats.max_bytes,
         oldest_s=None if stats.oldest_created is None else round(now - stats.oldest_created, 1),
         dropped=dict(sorted(stats.dropped.items())),

@@ -86,8 +86,12 @@ class DropRange(Payload):
 class SpoolReport(Payload):
     state: HealthStateName = Field(description="ok; failed while the disk cannot be written.")
     depth: int = Field(description="Messages waiting for the broker's acknowledgement.")
-    bytes: int = Field(description="Payload bytes on disk.")
-    max_bytes: int = Field(description="The cap (telemetry.spool_max_bytes).")
+    bytes: int = Field(description="Payload bytes waiting (the messages themselves).")
+    disk_bytes: int = Field(
+        description="Bytes the spool's files take on disk (database, write-ahead log and its "
+        "index): the quantity the cap applies to; at most max_bytes plus one batch."
+    )
+    max_bytes: int = Field(description="The cap on disk_bytes (telemetry.spool_max_bytes).")
     oldest_s: float | None = Field(description="Age of the oldest waiting message (s).")
     dropped: dict[str, int] = Field(description="Messages dropped since start, by stream.")
     dropped_total: int = Field(description="Sum of dropped.")
@@ -136,10 +140,13 @@ class HealthReport(Message):
     spool: SpoolReport = Field(description="The telemetry spool.")
     link: LinkReport = Field(description="The broker connection.")
     clock_trusted: bool | None = Field(
-        description="Whether the wall clock is known to be right (time synchronised, or a "
-        "plausible date after the release: docs/warnings.md; true when no clock check is "
-        "configured); null from tools that cannot tell. While false the schedule is in its safe "
-        "mode and events' timestamps are suspect."
+        description="The agent's verdict on its wall clock at this report (docs/warnings.md): "
+        "true when the kernel says the time is synchronised, or the date is plausible (not "
+        "before the release's build date, nor more than 5 minutes before the last trusted time "
+        "the pole saved); false otherwise, and from start-up until the first check. While false "
+        "the schedule is in its conservative mode, the clock component is degraded and events' "
+        "timestamps are suspect. null only when the verdict could not be read (an internal "
+        "error, logged)."
     )
     uptime_s: float = Field(description="Seconds since this boot of the agent started.")
     remote: RemoteReport | None = Field(

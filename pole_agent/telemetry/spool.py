@@ -3,10 +3,12 @@
 ``put`` (called on the warning path) only appends to a memory queue and wakes the writer thread:
 no thread that makes messages ever waits on the disk. The writer commits what arrived in one
 transaction at most every ``batch_s`` (a warning or a fault is committed at once), deletes what
-the broker acknowledged, and applies the caps: past ``max_bytes`` routine messages are dropped
-oldest first, routine messages older than ``max_age_s`` expire, and warnings and faults are kept
-(dropped only if they alone exceed the cap). Every drop is counted by stream and recorded as a
-range of seqs, which the health report publishes so a consumer can tell loss from delay.
+the broker acknowledged, and applies the caps: the spool's files stay within ``max_bytes`` of
+disk plus one batch (``spool_db.disk_plan``; before a batch lands, routine messages are dropped
+oldest first to make room for it), routine messages older than ``max_age_s`` expire, and warnings
+and faults are kept (dropped only if they alone exceed the cap). Every drop is counted by stream
+and recorded as a range of seqs, which the health report publishes so a consumer can tell loss
+from delay.
 
 The MQTT link takes committed messages in order (``take``), and each stays on disk until ``ack``;
 ``release`` puts unacknowledged ones back in front after a lost link. Rows left by an earlier
@@ -42,13 +44,22 @@ RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
 EXPIRY_EVERY_S = 10.0
 RECENT_DROPS = 20
+#: Rounds of dropping and measuring the file when making room (each round frees at least the
+#: estimated excess; a few rounds absorb the estimate's error).
+ROOM_ROUNDS = 16
+
+
+def cost(messages: list[OutMessage]) -> int:
+    """Estimated bytes the messages take as rows."""
+    return sum(spool_db.row_cost(m) for m in messages)
 
 
 @dataclass(frozen=True, slots=True)
 class SpoolStats:
     state: str
     depth: int
-    bytes: int
+    bytes: int  # payload bytes waiting
+    disk_bytes: int  # the spool's files on disk (the capped quantity)
     max_bytes: int
     oldest_created: float | None
     dropped: dict[str, int]
@@ -71,12 +82,14 @@ class Spool:
         health: HealthBoard | None = None,
         max_pages: int | None = None,
     ) -> None:
-        """``max_pages`` caps the SQLite file (PRAGMA max_page_count): tests use it to make
-        SQLite itself report a full disk."""
+        """``max_bytes`` caps the disk the spool's files use (at least
+        ``spool_db.MIN_MAX_BYTES``). ``max_pages`` caps the SQLite file (PRAGMA
+        max_page_count): tests use it to make SQLite itself report a full disk."""
         self.path = path
         self.boot_id = boot_id
         self._clock = clock
         self.max_bytes = max_bytes
+        self._plan = spool_db.disk_plan(max_bytes)
         self._max_age_s = max_age_s
         self._batch_s = batch_s
         self._memory_max = memory_max
@@ -87,6 +100,7 @@ class Spool:
         self._db_lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._incoming: deque[OutMessage] = deque()
+        self._committing = 0  # messages taken from _incoming by a commit in progress
         self._urgent = False
         self._cursor = 0
         self._handed = 0
@@ -223,7 +237,13 @@ class Spool:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._rows - len(self._acked) + len(self._incoming) + len(self._mem_inflight)
+            return (
+                self._rows
+                - len(self._acked)
+                + len(self._incoming)
+                + self._committing
+                + len(self._mem_inflight)
+            )
 
     @property
     def dropped(self) -> int:
@@ -234,7 +254,7 @@ class Spool:
     def unwritten(self) -> int:
         """Messages put but not yet committed to disk."""
         with self._lock:
-            return len(self._incoming)
+            return len(self._incoming) + self._committing
 
     @property
     def failure(self) -> str | None:
@@ -247,8 +267,13 @@ class Spool:
                 oldest = self._incoming[0].created
             return SpoolStats(
                 state="failed" if self._failure else "ok",
-                depth=self._rows - len(self._acked) + len(self._incoming) + len(self._mem_inflight),
+                depth=self._rows
+                - len(self._acked)
+                + len(self._incoming)
+                + self._committing
+                + len(self._mem_inflight),
                 bytes=self._bytes,
+                disk_bytes=spool_db.disk_use(self.path),
                 max_bytes=self.max_bytes,
                 oldest_created=oldest,
                 dropped=dict(self.dropped_by_stream),
@@ -322,9 +347,13 @@ class Spool:
         now = self._clock.wall().timestamp()
         with self._db_lock:
             with self._lock:
-                items = list(self._incoming)
-                self._incoming.clear()
-                self._urgent = False
+                # One batch is at most BATCH_MAX messages (what the disk cap allows beyond
+                # itself); more waiting are the next batch, at once.
+                items = [
+                    self._incoming.popleft() for _ in range(min(BATCH_MAX, len(self._incoming)))
+                ]
+                self._urgent = bool(self._incoming)
+                self._committing = len(items)
                 acked = dict(self._acked)
                 cursor = self._cursor
             try:
@@ -332,9 +361,11 @@ class Spool:
             except sqlite3.Error as err:
                 with self._lock:
                     self._incoming.extendleft(reversed(items))
+                    self._committing = 0
                 self._fail(f"cannot write the spool: {err}")
                 return
         with self._cond:
+            self._committing = 0
             for key in acked:
                 self._acked.pop(key, 0)
             self._cond.notify_all()  # the link may take what was just committed
@@ -350,28 +381,34 @@ class Spool:
         run_expiry = now - self._last_expiry >= EXPIRY_EVERY_S
         try:
             conn.execute("BEGIN IMMEDIATE")
-            spool_db.insert(conn, items)
             spool_db.delete(conn, acked)
-            size = self._bytes + sum(len(m.payload) for m in items) - sum(acked.values())
+            size = self._bytes - sum(acked.values())
             dropped: list[tuple[str, list[Dropped]]] = []
             if run_expiry:
                 expired = spool_db.pick_expired(conn, before=now - self._max_age_s, after=cursor)
+                spool_db.delete(conn, (d.key for d in expired))
                 dropped.append(("expired", expired))
                 size -= sum(d.size for d in expired)
-            if size > self.max_bytes:
-                full = spool_db.pick_oldest(
-                    conn, safety=False, after=cursor, need_bytes=size - self.max_bytes
-                )
-                size -= sum(d.size for d in full)
-                if size > self.max_bytes:
-                    safety = spool_db.pick_oldest(
-                        conn, safety=True, after=cursor, need_bytes=size - self.max_bytes
-                    )
-                    size -= sum(d.size for d in safety)
-                    full += safety
+            # Room for the batch first, so the file does not grow past the cap to take it:
+            # routine rows go before safety ones, and older before newer, the batch's own
+            # included (the batch is newer than every row on disk).
+            full: list[Dropped] = []
+            unwritten: list[Dropped] = []
+            kept = items
+            for safety in (False, True):
+                full += self._make_room(conn, cursor, cost(kept), safety=safety)
+                room = self._plan.data_bytes - spool_db.live_bytes(conn)
+                kept, out = self._fit(kept, room, safety=safety)
+                unwritten += out
+            spool_db.insert(conn, kept)
+            # What the estimate of the rows' sizes missed.
+            for safety in (False, True):
+                full += self._make_room(conn, cursor, 0, safety=safety)
+            size += sum(len(m.payload) for m in kept) - sum(d.size for d in full)
+            full += unwritten
+            if full:
                 dropped.append(("full", full))
             for reason, rows in dropped:
-                spool_db.delete(conn, (d.key for d in rows))
                 spool_db.record_drops(conn, spool_db.coalesce(rows, reason, now))
             conn.execute("COMMIT")
         except BaseException:
@@ -383,12 +420,59 @@ class Spool:
             raise
         if run_expiry:
             self._last_expiry = now
-        removed = len(acked) + sum(len(rows) for _, rows in dropped)
+        removed = len(acked) + sum(1 for _, rows in dropped for row in rows if row.key)
         oldest = spool_db.oldest_created(conn)
         with self._lock:
-            self._rows += len(items) - removed
+            self._rows += len(kept) - removed
+            self._committing = 0
             self._bytes, self._oldest = size, oldest
         return dropped
+
+    def _make_room(
+        self, conn: sqlite3.Connection, cursor: int, incoming: int, *, safety: bool
+    ) -> list[Dropped]:
+        """Drop the oldest rows of one kind not handed to the link until the database's pages
+        in use plus ``incoming`` estimated bytes fit its share of the cap. Runs inside the
+        writing transaction."""
+        out: list[Dropped] = []
+        for _ in range(ROOM_ROUNDS):
+            excess = spool_db.live_bytes(conn) + incoming - self._plan.data_bytes
+            if excess <= 0:
+                break
+            rows = spool_db.pick_oldest(conn, safety=safety, after=cursor, need_bytes=excess)
+            if not rows:
+                break
+            spool_db.delete(conn, (d.key for d in rows))
+            out += rows
+        return out
+
+    @staticmethod
+    def _fit(
+        items: list[OutMessage], room: int, *, safety: bool
+    ) -> tuple[list[OutMessage], list[Dropped]]:
+        """A batch bigger than the room left: its own oldest messages of one kind are dropped
+        before they are written."""
+        excess = cost(items) - room
+        out: set[int] = set()
+        for index, message in enumerate(items):
+            if excess <= 0:
+                break
+            if message.safety == safety:
+                out.add(index)
+                excess -= spool_db.row_cost(message)
+        unwritten = [
+            Dropped(
+                0,
+                spool_db.stream_of(m.topic),
+                spool_db.seq_of(m.payload),
+                m.boot_id,
+                len(m.payload),
+                m.safety,
+            )
+            for index, m in enumerate(items)
+            if index in out
+        ]
+        return [m for index, m in enumerate(items) if index not in out], unwritten
 
     def _account(self, dropped: list[tuple[str, list[Dropped]]], now: float) -> None:
         total = 0
@@ -445,7 +529,7 @@ class Spool:
 
     def _open(self) -> bool:
         try:
-            conn = spool_db.open_db(self.path, self._max_pages)
+            conn = spool_db.open_db(self.path, self._max_pages, self._plan.wal_pages)
             rows, size = spool_db.totals(conn)
             oldest = spool_db.oldest_created(conn)
             drops = spool_db.recent_drops(conn, RECENT_DROPS)

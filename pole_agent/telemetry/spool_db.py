@@ -6,6 +6,13 @@ committed transaction or cleanly without the last ones (never half-written). ``s
 syncs the log at checkpoints rather than at every commit, which spares the SD card; the price is
 that a power cut (not a crash of the agent) may lose the last commits before a checkpoint.
 
+The cap is on the disk, not on the payloads: the spool's files (the database, its write-ahead
+log and the log's index) stay within ``max_bytes`` plus the pages of one batch
+(docs/reliability.md, row 3). ``disk_plan`` splits the cap: the index's fixed size, a write-ahead
+log checkpointed and truncated at ``wal_pages``, and the rest for the database's pages in use,
+which ``live_bytes`` reads inside the writing transaction (so the spool drops before the file
+grows, not after).
+
 Only the spool's threads use the connection, one at a time (the spool holds its lock).
 """
 
@@ -54,6 +61,24 @@ CREATE TABLE IF NOT EXISTS drops (
 #: Drop records kept in the file (the health report shows the last few).
 KEEP_DROPS = 200
 
+#: SQLite's page size for new spool files (its default): one page per flash write unit.
+PAGE_SIZE = 4096
+#: The write-ahead log's index (``-shm``): 32 KiB for logs of up to about 4,000 pages.
+SHM_BYTES = 32 * 1024
+#: The write-ahead log is checkpointed (and truncated back) past this share of the cap ...
+WAL_SHARE = 8
+#: ... within these bounds (pages): 32 KiB for the smallest caps, 4 MiB for large ones.
+WAL_PAGES_MIN = 8
+WAL_PAGES_MAX = 1024
+#: The smallest cap that leaves the database room: the index, the smallest log, and 16 pages.
+MIN_MAX_BYTES = 128 * 1024
+#: Bytes a row costs besides its payload, topic, stream and boot id (the record header, the
+#: integer and real columns, the cell pointer and rowid): an estimate used to pick how many rows
+#: to drop; what the file holds is then measured, not estimated.
+ROW_OVERHEAD = 48
+#: Rows dropped per round when making room (the page count is read again after each round).
+_PICK_CHUNK = 256
+
 _SEQ = re.compile(rb'"seq":(\d{1,18})[,}]')
 
 
@@ -90,13 +115,74 @@ class DropRecord:
     reason: str
 
 
-def open_db(path: Path, max_pages: int | None = None) -> sqlite3.Connection:
+@dataclass(frozen=True, slots=True)
+class DiskPlan:
+    """How a cap on the spool's disk use is shared between its files."""
+
+    max_bytes: int
+    wal_pages: int
+    data_bytes: int  # the database's pages in use may take this much
+
+    @property
+    def wal_bytes(self) -> int:
+        return wal_bytes(self.wal_pages)
+
+
+def wal_bytes(pages: int) -> int:
+    """A write-ahead log of ``pages`` frames: each a page and its 24-byte header, after the
+    log's own 32-byte header."""
+    return 32 + pages * (PAGE_SIZE + 24)
+
+
+def disk_plan(max_bytes: int) -> DiskPlan:
+    """Split ``max_bytes`` (at least ``MIN_MAX_BYTES``) between the log's index, the log and
+    the database."""
+    if max_bytes < MIN_MAX_BYTES:
+        raise ValueError(f"spool cap {max_bytes} bytes is below the minimum {MIN_MAX_BYTES}")
+    wal_pages = max(WAL_PAGES_MIN, min(WAL_PAGES_MAX, max_bytes // WAL_SHARE // PAGE_SIZE))
+    return DiskPlan(max_bytes, wal_pages, max_bytes - SHM_BYTES - wal_bytes(wal_pages))
+
+
+def disk_use(path: Path) -> int:
+    """Bytes the spool's files take: the database, its write-ahead log and the log's index."""
+    total = 0
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        try:
+            total += (path.with_name(name)).stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def live_bytes(conn: sqlite3.Connection) -> int:
+    """The database's pages in use (not free), as the current transaction sees them."""
+    pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+    size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    return (pages - free) * size
+
+
+def row_cost(message: OutMessage) -> int:
+    """Estimated bytes a message takes as a row (see ``ROW_OVERHEAD``)."""
+    return (
+        len(message.payload)
+        + len(message.topic)
+        + len(stream_of(message.topic))
+        + len(message.boot_id)
+        + ROW_OVERHEAD
+    )
+
+
+def open_db(
+    path: Path, max_pages: int | None = None, wal_pages: int = WAL_PAGES_MAX
+) -> sqlite3.Connection:
     """Open (or create) the spool. A file that is not a database or fails its check is moved
     aside as ``<name>.corrupt-<time>`` and a new one made; other errors (a full or read-only
-    disk) raise ``sqlite3.Error`` for the caller to retry later."""
+    disk) raise ``sqlite3.Error`` for the caller to retry later. The write-ahead log is
+    checkpointed once it holds ``wal_pages`` pages and truncated back to that size."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _connect(path, max_pages)
+        return _connect(path, max_pages, wal_pages)
     except sqlite3.DatabaseError as err:
         if isinstance(err, sqlite3.OperationalError) and "not a database" not in str(err):
             raise
@@ -107,21 +193,31 @@ def open_db(path: Path, max_pages: int | None = None) -> sqlite3.Connection:
             side = path.with_name(path.name + suffix)
             if side.exists():
                 side.rename(aside.with_name(aside.name + suffix))
-        return _connect(path, max_pages)
+        return _connect(path, max_pages, wal_pages)
 
 
-def _connect(path: Path, max_pages: int | None) -> sqlite3.Connection:
+def _connect(path: Path, max_pages: int | None, wal_pages: int) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
     try:
+        # A new file frees its unused pages on request (below); both settings only take
+        # effect before the first table is made, and are ignored for an existing file.
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA journal_size_limit=4194304")
+        conn.execute(f"PRAGMA journal_size_limit={wal_bytes(int(wal_pages))}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={int(wal_pages)}")
         if max_pages is not None:
             conn.execute(f"PRAGMA max_page_count={int(max_pages)}")
         check = conn.execute("PRAGMA quick_check").fetchone()
         if check is None or check[0] != "ok":
             raise sqlite3.DatabaseError(f"not a database: quick_check says {check}")
         conn.executescript(_SCHEMA)
+        # Pages freed while the pole was last running (a smaller cap now, a drained backlog)
+        # go back to the file system; a file made before auto_vacuum was set keeps them.
+        # (executescript runs the pragma to its end; one execute() frees a single page)
+        conn.executescript("PRAGMA incremental_vacuum;")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     except BaseException:
         conn.close()
         raise
@@ -191,35 +287,45 @@ def oldest_created(conn: sqlite3.Connection) -> float | None:
 def pick_oldest(
     conn: sqlite3.Connection, *, safety: bool, after: int, need_bytes: int
 ) -> list[Dropped]:
-    """The oldest rows of one kind past ``after`` (not handed to the link) whose sizes add up
-    to at least ``need_bytes``."""
+    """The oldest rows of one kind past ``after`` (not handed to the link) whose estimated
+    costs as rows (payload, topic, stream, boot id and ``ROW_OVERHEAD``) add up to at least
+    ``need_bytes``."""
     picked: list[Dropped] = []
     freed = 0
-    rows = conn.execute(
-        "SELECT id, stream, seq, boot_id, size FROM spool WHERE safety = ? AND id > ? ORDER BY id",
-        (int(safety), after),
-    )
-    for key, stream, seq, boot_id, size in rows:
-        if freed >= need_bytes:
+    while freed < need_bytes:
+        rows = conn.execute(
+            "SELECT id, stream, seq, boot_id, size,"
+            f" size + length(topic) + length(stream) + length(boot_id) + {ROW_OVERHEAD}"
+            " FROM spool WHERE safety = ? AND id > ? ORDER BY id LIMIT ?",
+            (int(safety), after, _PICK_CHUNK),
+        ).fetchall()
+        for key, stream, seq, boot_id, size, cost in rows:
+            if freed >= need_bytes:
+                break
+            picked.append(Dropped(key, stream, seq, boot_id, size, safety))
+            freed += cost
+            after = key
+        if len(rows) < _PICK_CHUNK:
             break
-        picked.append(Dropped(key, stream, seq, boot_id, size, safety))
-        freed += size
     return picked
 
 
 def pick_expired(conn: sqlite3.Connection, *, before: float, after: int) -> list[Dropped]:
     """Routine rows made before ``before``, oldest first, stopping at the first younger one."""
     picked: list[Dropped] = []
-    rows = conn.execute(
-        "SELECT id, stream, seq, boot_id, size, created FROM spool WHERE safety = 0 AND id > ?"
-        " ORDER BY id",
-        (after,),
-    )
-    for key, stream, seq, boot_id, size, created in rows:
-        if created >= before:
-            break
-        picked.append(Dropped(key, stream, seq, boot_id, size, False))
-    return picked
+    while True:
+        rows = conn.execute(
+            "SELECT id, stream, seq, boot_id, size, created FROM spool WHERE safety = 0"
+            " AND id > ? ORDER BY id LIMIT ?",
+            (after, _PICK_CHUNK),
+        ).fetchall()
+        for key, stream, seq, boot_id, size, created in rows:
+            if created >= before:
+                return picked
+            picked.append(Dropped(key, stream, seq, boot_id, size, False))
+            after = key
+        if len(rows) < _PICK_CHUNK:
+            return picked
 
 
 def coalesce(dropped: Sequence[Dropped], reason: str, at: float) -> list[DropRecord]:

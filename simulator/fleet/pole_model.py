@@ -248,6 +248,7 @@ class PoleModel:
                 state="ok",
                 depth=self.client.unacked,
                 bytes=0,
+                disk_bytes=0,
                 max_bytes=_SPOOL_MAX_BYTES,
                 oldest_s=None,
                 dropped={},

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 SETTLE_S = 0.3
 """Real time for the broker to deliver what it acknowledged to the consumer (loopback)."""
+SPEED_TOLERANCE_KMH = 3.0
+"""How far a vehicle event's speed may be from the vehicle's true speed (``vehicle_speeds_kmh``):
+the radar's noise and FFT bins, the mounting angle's cosine."""
 
 
 class EventLog:
@@ -241,6 +244,18 @@ def check(expected: Expected, outcome: Outcome) -> list[str]:
     first = o.first_child_warning_t
     if after is not None and first is not None and first < after:
         problems.append(f"first child warning at {first:.2f} s, before {after} s")
+    if e.vehicle_speeds_kmh is not None:
+        problems += _speeds(e.vehicle_speeds_kmh, o.vehicle_speeds)
     if o.missing:
         problems.append(f"the reference consumer found {o.missing} message(s) missing")
     return problems
+
+
+def _speeds(true_kmh: frozenset[float], reported: tuple[float, ...]) -> list[str]:
+    """One vehicle event per true speed, each (in order) within the tolerance."""
+    want = sorted(float(v) for v in true_kmh if isinstance(v, int | float))
+    if len(true_kmh) != len(reported) or len(want) != len(true_kmh):
+        return [f"vehicle speeds: expected {want}, got {list(reported)}"]
+    pairs = zip(want, sorted(reported), strict=True)
+    off = [(w, r) for w, r in pairs if abs(w - r) > SPEED_TOLERANCE_KMH]
+    return [f"vehicle speeds: {r} km/h reported for a vehicle at {w}" for w, r in off]

@@ -172,6 +172,9 @@ class Expected:
     zone_active: bool | None = None
     first_child_warning_after_s: float | None = None
     """The first child warning comes no earlier than this (a child hidden until then)."""
+    vehicle_speeds_kmh: frozenset[float] | None = None
+    """The vehicles' true speeds (distinct): exactly one vehicle event per speed, its reported
+    (peak) speed within ``outcome.SPEED_TOLERANCE_KMH`` of it."""
 
 
 @dataclass(frozen=True)

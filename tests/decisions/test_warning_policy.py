@@ -277,19 +277,36 @@ def test_racing_the_sign_blanks_for_the_rest_of_the_pass() -> None:
     policy.on_frame(tr, 60.0, SCHOOL, 1.0)
     assert policy.plan(1.0).speed_kmh == 60
     policy.on_frame(tr, 85.0, SCHOOL, 1.1)
-    assert policy.plan(1.1).speed_kmh is None
-    policy.on_frame(tr, 70.0, SCHOOL, 1.2)  # slowing down does not bring the number back
-    plan = policy.plan(1.2)
+    assert policy.plan(1.1).speed_kmh is None  # a speed over the maximum is never shown
+    policy.on_frame(tr, 86.0, SCHOOL, 1.2)  # the second frame over it: a racer
+    policy.on_frame(tr, 70.0, SCHOOL, 1.3)  # slowing down does not bring the number back
+    plan = policy.plan(1.3)
     assert plan.speed_kmh is None
     assert plan.message == "slow_down"
     assert plan.beacons is True
     (record,) = [r for r in policy.take_records() if r.kind == "display_blanked"]
     assert record.rule == RULE_NO_RACING
-    assert record.inputs["speed_kmh"] == 85.0
-    end = Transit(7, "approaching", 1.0, 1.2, 85.0, 70.0, 3)
+    assert record.inputs["speed_kmh"] == 86.0
+    end = Transit(7, "approaching", 1.0, 1.3, 86.0, 70.0, 4)
     policy.on_transit_end(end)
     policy.on_frame(transit(8), 40.0, SCHOOL, 5.0)  # the next vehicle is shown again
     assert policy.plan(5.0).speed_kmh == 40
+
+
+def test_a_lone_spike_over_the_maximum_is_not_a_racer() -> None:
+    """Rain: one frame of a car's pass reads 95 km/h. It is not shown, but the car's own speed
+    is shown again on its next frame and no display_blanked decision is made."""
+    policy = make_policy()
+    tick(policy, 0.0, SCHOOL)
+    tr = transit(9)
+    policy.on_frame(tr, 25.0, SCHOOL, 1.0)
+    assert policy.plan(1.0).speed_kmh == 25
+    policy.on_frame(tr, 95.0, SCHOOL, 1.1)
+    assert policy.plan(1.1).speed_kmh is None
+    policy.on_frame(tr, 25.0, SCHOOL, 1.2)
+    policy.on_frame(tr, 25.0, SCHOOL, 1.7)
+    assert policy.plan(1.7).speed_kmh == 25
+    assert [r for r in policy.take_records() if r.kind == "display_blanked"] == []
 
 
 def test_speed_shown_off_hours_only_when_configured() -> None:

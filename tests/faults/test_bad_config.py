@@ -40,6 +40,22 @@ def merged(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def reload_answer(city: City, name: str) -> dict[str, Any]:
+    """Send a signed ``reload`` and return the pole's final answer to it. A rebuilt agent says
+    ``online`` just before it subscribes (a clean MQTT session), so a command sent at once can
+    miss it: as an operator would, send again (a new id) until the pole answers."""
+    answered = len(city.replies("cmd/reload/result"))
+    for attempt in range(18):
+        command_id = f"reload-{name}-{attempt}"
+        command = {**city.envelope("command"), "id": command_id, "name": "reload"}
+        city.send(topics.command(POLE_ID, "reload"), command)
+        if city.monitor.wait_until(partial(more_than, "cmd/reload/result", answered, False), 5):
+            break
+    replies = city.replies("cmd/reload/result")[answered:]
+    assert replies, f"no answer to reload ({name})"
+    return replies[-1]
+
+
 def test_bad_config_local_and_remote_is_refused_and_the_running_config_stays(
     tmp_path: Path, broker: MosquittoBroker
 ) -> None:
@@ -51,8 +67,10 @@ def test_bad_config_local_and_remote_is_refused_and_the_running_config_stays(
     key, an out-of-range value) are each answered ``rejected`` on config/reported with a reason
     naming the key and the version in force unchanged, and the agent is not restarted (same
     boot id); then the local file is broken the same three ways and a signed ``reload`` command
-    is sent: the agent logs the problem naming the key, keeps running on its running config
-    (comes back online with a new boot each time, never exits) and stops cleanly on SIGTERM.
+    is sent: the file is checked before anything stops, so the command is answered ``failed``
+    with each problem naming the key (detail and ``result.problems``), the problem is logged and
+    the agent is not restarted (same boot id, never exits); a ``reload`` with the file good
+    again is answered ``ok`` and rebuilds the agent (a new boot); it stops cleanly on SIGTERM.
     """
     key, pub = generate_keypair(tmp_path / "keys", "fleet")
     city = City(broker, key, POLE_ID)
@@ -90,26 +108,22 @@ def test_bad_config_local_and_remote_is_refused_and_the_running_config_stays(
                 assert online_boots(city.monitor) == [boot], "a rejected config restarted the agent"
 
                 # Local: the file is broken, then the city asks for a reload.
-                for n, (change, _) in enumerate(BAD_CHANGES):
+                for n, (change, key_name) in enumerate(BAD_CHANGES):
                     config.write_text(dumps(merged(good, change)), encoding="utf-8")
-                    # The rebuilt agent says `online` just before it subscribes (a clean MQTT
-                    # session), so a command sent at once can miss it: as an operator would, send
-                    # again (a new id) until the pole answers.
-                    answered = len(city.replies("cmd/reload/result"))
-                    for attempt in range(18):
-                        command = {
-                            **city.envelope("command"),
-                            "id": f"reload-{n}-{attempt}",
-                            "name": "reload",
-                        }
-                        city.send(topics.command(POLE_ID, "reload"), command)
-                        if city.monitor.wait_until(
-                            partial(more_than, "cmd/reload/result", answered, False), 5
-                        ):
-                            break
-                    assert city.monitor.wait_until(partial(more_than, "status", n + 1, True), 90), (
-                        f"not back online after a reload with a bad file ({agent.poll()=})"
-                    )
+                    answer = reload_answer(city, f"bad-{n}")
+                    assert answer["status"] == "failed", answer
+                    assert key_name in answer["detail"], (key_name, answer)
+                    assert any(key_name in p for p in answer["result"]["problems"]), answer
+                    assert online_boots(city.monitor) == [boot], "a refused reload restarted"
+                    assert agent.poll() is None, "the agent exited on a bad local file"
+
+                # The file is good again: the reload is answered ok and the agent rebuilt.
+                config.write_text(good_text, encoding="utf-8")
+                answer = reload_answer(city, "good")
+                assert answer["status"] == "ok", answer
+                assert city.monitor.wait_until(partial(more_than, "status", 1, True), 90), (
+                    f"not back online after a reload with a good file ({agent.poll()=})"
+                )
                 assert agent.poll() is None, "the agent exited on a bad local file"
                 assert stop_agent(agent)[0] == 0
         finally:

@@ -24,7 +24,7 @@ from pole_agent.perception.radar_model import (
     RadarModel,
 )
 from tests.integration.harness import SIM_CONFIG
-from tests.model.helpers import copy_model, edit_metadata
+from tests.model.helpers import SHIPPED_META, copy_model, edit_metadata
 
 
 def _load(path: Path, rate: int = 20000) -> RadarModel:
@@ -147,7 +147,8 @@ def test_the_agent_runs_the_shipped_model_with_a_kerb_radar(tmp_path: Path) -> N
     assert agent.kerb_model is not None
     assert "kerb model" in [c.name for c in agent.components]
     birth = json.loads(agent.reporter.online())
-    assert birth["models"] == [{"name": "radar_kerb", "version": "1.1.0"}]
+    version = json.loads(SHIPPED_META.read_text())["version"]
+    assert birth["models"] == [{"name": "radar_kerb", "version": version}]
     disabled = _agent_config(
         tmp_path,
         RadarConfig(port="/dev/null-kerb", spectrum="full"),

@@ -12,7 +12,7 @@ import pytest
 from pole_agent.perception.radar_model import DEFAULT_MODEL, RadarModel
 from simulator.training_data import SceneRanges, generate_dataset
 from tests.model.helpers import SHIPPED_META
-from training.radar_dataset import MODEL_SPEC
+from training.radar_dataset import MODEL_SPEC, several_targets
 from training.radar_evaluation import figures, predict_all
 
 META = json.loads(SHIPPED_META.read_text())
@@ -28,12 +28,16 @@ def test_the_committed_model_still_earns_its_recorded_figures() -> None:
     scores, speeds = predict_all(model.predict, data.codes)
     got = figures(
         scores, speeds, data.present, data.radial_mps, model.thresholds,
-        margins=model.verdict_margins,
+        margins=model.verdict_margins, several=several_targets(data),
     )  # fmt: skip
     recorded = check["figures"]
     for key in ("child_recall", "adult_as_child", "person_vs_vehicle"):
         assert got[key] == pytest.approx(recorded[key], abs=0.01), key
     assert got["speed_error_p95_kmh"] == pytest.approx(recorded["speed_error_p95_kmh"], abs=0.2)
+    for scene, row in recorded["speed_error_by_scene"].items():
+        assert got["speed_error_by_scene"][scene]["p95_kmh"] == pytest.approx(
+            row["p95_kmh"], abs=0.2
+        ), scene
     for label, row in recorded["per_label"].items():
         for key in ("precision", "recall"):
             assert got["per_label"][label][key] == pytest.approx(row[key], abs=0.01), (label, key)

@@ -12,7 +12,7 @@ import pytest
 from pole_agent.cli import main
 from pole_agent.radar_tools import FORMAT, encode_line
 from simulator.training_data import SceneRanges, generate_window
-from tests.model.helpers import frames_of, lines_of, shipped_spec
+from tests.model.helpers import SHIPPED_META, frames_of, lines_of, shipped_spec
 from training.radar_dataset import MODEL_SPEC
 
 ONLY_CARS = SceneRanges(
@@ -46,7 +46,8 @@ def test_replay_prints_what_the_model_saw_in_each_window(
     assert all("vehicle" in line.split("(")[0] for line in windows)
     assert "+36" in windows[-1] or "+35" in windows[-1] or "+37" in windows[-1]
     assert "64 spectra" in out
-    assert "radar_kerb 1.1.0 (ai-edge-litert" in out and "5 windows; child 0" in out
+    version = json.loads(SHIPPED_META.read_text())["version"]
+    assert f"radar_kerb {version} (ai-edge-litert" in out and "5 windows; child 0" in out
 
 
 def test_replay_says_why_the_model_did_not_run(

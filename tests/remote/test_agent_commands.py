@@ -2,7 +2,9 @@
 added for issue 8's remainder: ``selftest`` runs the installer's self-test on a worker and answers
 with its summary while the self-test publishes its own report; ``set_message`` on a board whose
 sign has only preset lines fails and says why; and the health report carries the remote counters
-(rejections by reason, commands run and failed), valid against the published schema. A self-test
+(rejections by reason, commands run and failed), valid against the published schema. The remote
+self-test connects under a client id of its own: a daily self-test connected at the same time
+keeps its session. A self-test
 asked for while one runs is answered ``busy`` (checked on the runner, a self-test held open)."""
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ def test_selftest_set_message_and_the_counters_in_the_health_report(
         assert agent.mqtt is not None and agent.mqtt.wait_connected(10.0)
         time.sleep(0.3)  # let the subscription settle
 
+        # The daily `pole-agent selftest` is connected (its documented client id) while the
+        # remote one runs: the remote one must not take its session over.
+        daily = Probe(broker.host, broker.port, f"spole-{pole}-selftest")
+        assert daily.connect()
         send("selftest", sign(command(pole, "selftest", "st-1", {}), key))
         result_topic = topics.command_result(pole, "selftest")
 
@@ -88,6 +94,8 @@ def test_selftest_set_message_and_the_counters_in_the_health_report(
         # The self-test's own report (its own connection) may come before or after 'running'
         # (through the agent's spool); the final answer comes after both.
         got = gather(city, answered, 60.0)
+        assert not daily.disconnected.is_set(), "the remote self-test took the daily's session"
+        daily.close()
         results = [m for t, m in got if t == result_topic]
         assert [m["status"] for m in results] == ["running", "ok"], results
         done = results[-1]

@@ -9,11 +9,15 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from pole_agent.clock import ManualClock
+from pole_agent.config import parse_config
 from pole_agent.fleet import credentials
+from pole_agent.installer.selftest import DAILY_TOOL, REMOTE_TOOL, client_id, publish
 from simulator.broker import MosquittoBroker, find_free_port, port_accepts
 from tests.remote.mqtt_probe import Probe
 
@@ -220,3 +224,47 @@ def test_a_revoked_pole_is_refused(city: City) -> None:
     other = city.pole("pole-b", tls=True)
     assert other.connect()
     other.close()
+
+
+def test_the_daily_and_the_remote_selftest_of_a_pole_overlap_without_a_takeover(
+    city: City,
+) -> None:
+    """The remote ``selftest`` command publishes through the shipped ACL (which keys on the
+    user name, the pole id, never on the client id) while the daily `pole-agent selftest` is
+    connected: each has its own client id, so neither takes over the other's session."""
+    creds = city.poles["pole-a"]
+    config = parse_config(
+        {
+            "pole_id": "pole-a",
+            "state_dir": str(creds.directory / "state"),
+            "radars": {"road": {}},
+            "mqtt": {
+                "host": city.broker.host,
+                "port": city.password_port,
+                "password_file": str(creds.password_file),
+                "tls": {"ca_file": str(creds.ca_file)},
+            },
+        }
+    )
+    ops = city.operator()
+    assert ops.connect()
+    assert not ops.subscribe("spole/pole-a/selftest")[0].is_failure
+    password = creds.password_file.read_text().strip()
+    daily = Probe(
+        city.broker.host,
+        city.password_port,
+        client_id("pole-a", DAILY_TOOL),
+        username="pole-a",
+        password=password,
+        ca_file=creds.ca_file,
+    )
+    assert daily.connect()  # the daily self-test, mid-run
+    clock = ManualClock(start_wall=datetime.now(UTC))
+    result = publish(config, lambda ok: b'{"remote": true}', clock, 10.0, tool=REMOTE_TOOL)
+    assert result.outcome == "pass", result
+    assert (b'{"remote": true}') in [p for _, p in ops.received(2.0)]
+    assert not daily.disconnected.is_set(), "the remote self-test took the daily one's session"
+    rc = daily.publish("spole/pole-a/selftest", b'{"daily": true}', retain=True)
+    assert rc is not None and not rc.is_failure
+    for probe in (daily, ops):
+        probe.close()

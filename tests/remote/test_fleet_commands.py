@@ -66,6 +66,7 @@ def test_fleet_sign_makes_every_command_a_pole_accepts(
     )
     assert remote is not None
     remote.on_restart = lambda: events.append("restart")
+    remote.load_local = lambda: config  # as `pole-agent run` sets it: the file's checked config
     for index, (name, args, status) in enumerate(COMMANDS):
         argv = ["fleet", "sign", "command", "--pole", "pole-a", "--key", str(key)]
         argv += ["--name", name, "--args", json.dumps(args), "--id", f"c-{index}"]

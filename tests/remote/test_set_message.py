@@ -27,6 +27,7 @@ from pole_agent.ports import PedestrianSeen, VehicleApproaching
 from pole_agent.remote.envelope import Rejected
 from pole_agent.remote.operator_message import parse_set_message, sign_code
 from pole_agent.remote.wiring import RemoteParts, build_remote
+from pole_agent.status_socket import operator_text_item
 from pole_agent.telemetry import topics
 from pole_agent.warning_setup import WarningParts, build_warnings
 from tests.decisions.pins import journal_factory
@@ -195,6 +196,10 @@ def test_a_child_warning_takes_the_sign_and_gives_the_text_back(
     sent_before = len(controller.lines)
     pole.step(1.0)  # the warning holds: the text stays off
     assert SHOWN not in controller.lines[sent_before:]
+    # What `pole-agent status` shows meanwhile: the text, under the warning, its time left.
+    held = operator_text_item(pole.parts.operator_sign, pole.clock.monotonic())
+    assert held is not None and held.text == TEXT and not held.shown
+    assert held.seconds_left == pytest.approx(120.0 - 1.2, abs=0.05)
 
     pole.step(15.0)  # warning over (hold), the text still valid: it comes back
     assert shows(controller, SHOWN)
@@ -204,8 +209,11 @@ def test_a_child_warning_takes_the_sign_and_gives_the_text_back(
         SHOWN,
     ]
 
+    back = operator_text_item(pole.parts.operator_sign, pole.clock.monotonic())
+    assert back is not None and back.shown
     pole.step(120.0)  # expired on the monotonic clock
     assert shows(controller, "M -")
+    assert operator_text_item(pole.parts.operator_sign, pole.clock.monotonic()) is None
     assert pole.parts.operator_sign is not None
     assert pole.parts.operator_sign.ended[-1] == (TEXT, "expired")
     assert pole.remote.handler.counts.commands_run == 1

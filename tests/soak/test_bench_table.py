@@ -62,6 +62,27 @@ def test_each_figure_stands_beside_its_baseline_and_their_ratio() -> None:
     assert "within the idle agent's noise" in scaling[0]
 
 
+def test_the_broker_runs_stand_beside_the_run_without_a_broker() -> None:
+    """Reliability row 1: the warning latency with the broker down (and up), each measured in
+    a run of its own, beside the run without a broker, with each run's own floor ratio."""
+
+    def run(agent_p50: float, floor_p50: float) -> dict[str, object]:
+        rows = {
+            "agent": {"n": 290, "p50": agent_p50, "p99": 0.3},
+            "floor": {"n": 290, "p50": floor_p50, "p99": 0.2},
+        }
+        return {**LATENCY, "rows": rows}
+
+    brokers = {"none": run(0.12, 0.08), "up": run(0.18, 0.09), "down": run(0.13, 0.1)}
+    text = build_table({"latency": LATENCY, "latency_brokers": brokers}, False, 60.0)
+    down = next(line for line in text.splitlines() if "p50, broker down" in line).split(" | ")
+    assert down[1:4] == ["0.130 ms", "no broker 0.120 ms", "1.08x"]
+    assert "its agent/floor 1.30x, without broker 1.50x" in down[4]
+    assert "| latency_brokers | broker up: failed" in build_table(
+        {"latency_brokers": "broker up: failed (status 1)"}, False, 60.0
+    )
+
+
 def test_a_failed_benchmark_and_a_missing_fleet_bench_are_said_not_hidden() -> None:
     text = build_table(
         {

@@ -57,6 +57,7 @@ class Rig:
     batch_s: float = 0.05
     reconnect_max_s: float = 30.0
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    subscriptions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.clock = ScaledClock(self.factor)
@@ -90,6 +91,7 @@ class Rig:
             outbox=self.spool,
             clock=self.clock,
             health=self.health,
+            subscriptions=self.subscriptions,
         )
         self.reporter = Reporter(
             self.pole_id, self.boot_id, self.clock, self.link, ["radar", "beacons"],

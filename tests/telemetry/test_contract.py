@@ -167,6 +167,30 @@ def test_last_will_on_a_lost_link_carries_the_boot_id(
     validate_captured(consumer.raw)
 
 
+def test_the_pole_subscribes_before_it_says_online(tmp_path: Path) -> None:
+    """Whoever sees `online` may send a command at once: the pole's SUBSCRIBE must reach the
+    broker before its birth message, on every connect (read from Mosquitto's own debug log)."""
+    with MosquittoBroker(extra_config="log_type debug") as broker:
+        rig = Rig(tmp_path, broker, subscriptions=("spole/rig-pole-1/cmd/+",))
+        rig.start()
+        try:
+            assert rig.link.wait_connected(10)
+            deadline = time.monotonic() + 10
+            while "'spole/rig-pole-1/status'" not in broker.log_text():
+                assert time.monotonic() < deadline, broker.log_text()[-2000:]
+                time.sleep(0.05)
+        finally:
+            rig.stop()
+        lines = broker.log_text().splitlines()
+    mine = [line for line in lines if "from spole-rig-pole-1" in line]
+    subscribe = next(i for i, line in enumerate(mine) if "Received SUBSCRIBE" in line)
+    birth = next(
+        i for i, line in enumerate(mine)
+        if "Received PUBLISH" in line and "'spole/rig-pole-1/status'" in line
+    )  # fmt: skip
+    assert subscribe < birth, mine[:12]
+
+
 def test_fleet_listen_command_reports_what_it_stored(
     tmp_path: Path, broker: MosquittoBroker
 ) -> None:

@@ -19,7 +19,14 @@ from pole_agent.health import HealthBoard
 from pole_agent.telemetry.messages import VehicleEvent, encode, mark_historical
 from pole_agent.telemetry.outbox import OutMessage
 from pole_agent.telemetry.spool import Spool
-from pole_agent.telemetry.spool_db import seq_of
+from pole_agent.telemetry.spool_db import (
+    MIN_MAX_BYTES,
+    PAGE_SIZE,
+    disk_plan,
+    disk_use,
+    row_cost,
+    seq_of,
+)
 
 VEHICLES = "spole/p-1/events/vehicle"
 WARNINGS = "spole/p-1/events/warning"
@@ -134,16 +141,16 @@ def test_full_spool_drops_routine_oldest_first_keeps_safety_and_records_ranges(
     tmp_path: Path,
 ) -> None:
     clock = ManualClock()
-    cap = 20_000
+    cap = MIN_MAX_BYTES
     spool = make(tmp_path / "s.db", clock, max_bytes=cap)
     try:
-        for n in range(1, 201):
+        for n in range(1, 1001):
             spool.put(OutMessage(VEHICLES, payload(n, pad=200)))
-            if n % 20 == 0:
-                spool.put(OutMessage(WARNINGS, payload(n // 20, pad=200), safety=True))
-        assert wait_for(lambda: len(spool) <= cap // 250 + 10)
+            if n % 100 == 0:
+                spool.put(OutMessage(WARNINGS, payload(n // 100, pad=200), safety=True))
+        assert wait_for(lambda: spool.unwritten == 0 and spool.dropped > 0)
         stats = spool.stats()
-        assert stats.bytes <= cap
+        assert stats.disk_bytes <= cap + BATCH_PAGES * PAGE_SIZE
         assert stats.dropped_safety == 0
         assert stats.dropped["events/vehicle"] == spool.dropped
         (drop,) = stats.drops
@@ -151,8 +158,68 @@ def test_full_spool_drops_routine_oldest_first_keeps_safety_and_records_ranges(
         assert drop.last_seq == drop.count == spool.dropped
         kept = drain(spool, len(spool))
         seqs = [seq_of(m.payload) for m in kept if m.topic == VEHICLES]
-        assert seqs == list(range(drop.last_seq + 1, 201))  # the newest, in order
+        assert seqs == list(range(drop.last_seq + 1, 1001))  # the newest, in order
         assert sum(1 for m in kept if m.safety) == 10  # every warning
+        assert len(kept) > 100  # the cap is not used up by the files' fixed costs
+    finally:
+        spool.close()
+
+
+#: What one batch of the tests below may add to the disk while it is written (the write-ahead
+#: log past its checkpoint size holds the batch's transaction): the batch's own pages (50 rows
+#: of about 400 bytes) and the pages its transaction touches besides (the table's inner pages,
+#: the emptied pages' bookkeeping, the drop records, the file header): 6 to 21 in all, measured
+#: for caps of 128 KiB to 64 MiB.
+BATCH_PAGES = 5 + 20
+
+
+@pytest.mark.parametrize("cap", [MIN_MAX_BYTES, 1 << 20])
+def test_the_files_on_disk_stay_within_the_cap_plus_one_batch(tmp_path: Path, cap: int) -> None:
+    """Reliability row 3: "disk use at most cap + one batch". The database, its write-ahead log
+    and the log's index are measured on disk after every batch of 50, while three times the cap
+    is pushed through; routine messages make room oldest first."""
+    clock = ManualClock()
+    spool = make(tmp_path / "s.db", clock, max_bytes=cap)
+    per_batch, peak, n = 50, 0, 0
+    try:
+        while n * 330 < 3 * cap:
+            for _ in range(per_batch):
+                n += 1
+                spool.put(OutMessage(VEHICLES, payload(n, pad=200)))
+            assert wait_for(lambda: spool.unwritten == 0)
+            peak = max(peak, disk_use(tmp_path / "s.db"))
+        assert wait_for(lambda: spool.stats().drops != [])
+        kept = len(spool)
+        assert spool.dropped + kept == n
+        # The database's share of the cap holds messages, but for its own fixed pages (the
+        # schema, the drop records) and a partly emptied first page: at most 8 pages.
+        row = row_cost(OutMessage(VEHICLES, payload(n, pad=200), boot_id="boot-a"))
+        assert kept * row > disk_plan(cap).data_bytes - 8 * PAGE_SIZE, kept
+    finally:
+        spool.close()
+    assert peak <= cap + BATCH_PAGES * PAGE_SIZE, (peak, cap)
+    assert peak > cap * 0.8, (peak, cap)  # the cap was really reached
+
+
+def test_a_smaller_cap_at_restart_gives_the_free_pages_back(tmp_path: Path) -> None:
+    """Pages freed while the pole ran are reused, not returned; at the next start they go back
+    to the file system, so a cap lowered by the city is met by the file itself."""
+    clock = ManualClock()
+    spool = make(tmp_path / "s.db", clock, max_bytes=4 << 20)
+    try:
+        for n in range(1, 5001):
+            spool.put(OutMessage(VEHICLES, payload(n, pad=200)))
+        assert wait_for(lambda: spool.unwritten == 0)
+        drain(spool, 4900)
+        assert wait_for(lambda: len(spool) == 100)
+    finally:
+        spool.close()
+    assert disk_use(tmp_path / "s.db") > 1 << 20
+    spool = make(tmp_path / "s.db", clock, max_bytes=MIN_MAX_BYTES)
+    try:
+        assert disk_use(tmp_path / "s.db") <= MIN_MAX_BYTES
+        kept = drain(spool, 100)
+        assert [seq_of(m.payload) for m in kept] == list(range(4901, 5001))
     finally:
         spool.close()
 
@@ -160,12 +227,12 @@ def test_full_spool_drops_routine_oldest_first_keeps_safety_and_records_ranges(
 def test_safety_events_are_dropped_only_when_they_alone_exceed_the_cap(tmp_path: Path) -> None:
     clock = ManualClock()
     health = HealthBoard()
-    spool = make(tmp_path / "s.db", clock, max_bytes=16_384, health=health)
+    spool = make(tmp_path / "s.db", clock, max_bytes=MIN_MAX_BYTES, health=health)
     try:
-        for n in range(1, 101):
+        for n in range(1, 601):
             spool.put(OutMessage(WARNINGS, payload(n, pad=300), safety=True))
-        assert wait_for(lambda: spool.dropped_safety > 0)
-        assert spool.stats().bytes <= 16_384
+        assert wait_for(lambda: spool.dropped_safety > 0 and spool.unwritten == 0)
+        assert spool.stats().disk_bytes <= MIN_MAX_BYTES + BATCH_PAGES * PAGE_SIZE
         component = health.get("spool")
         assert component is not None and component.state == "degraded"
     finally:
