@@ -460,18 +460,7 @@ class Spool:
             if message.safety == safety:
                 out.add(index)
                 excess -= spool_db.row_cost(message)
-        unwritten = [
-            Dropped(
-                0,
-                spool_db.stream_of(m.topic),
-                spool_db.seq_of(m.payload),
-                m.boot_id,
-                len(m.payload),
-                m.safety,
-            )
-            for index, m in enumerate(items)
-            if index in out
-        ]
+        unwritten = [spool_db.unwritten(m) for index, m in enumerate(items) if index in out]
         return [m for index, m in enumerate(items) if index not in out], unwritten
 
     def _account(self, dropped: list[tuple[str, list[Dropped]]], now: float) -> None:
@@ -506,12 +495,7 @@ class Spool:
         ids = {id(m) for m in shed}
         self._incoming = deque(m for m in self._incoming if id(m) not in ids)
         now = self._clock.wall().timestamp()
-        rows = [
-            Dropped(
-                0, spool_db.stream_of(m.topic), spool_db.seq_of(m.payload), m.boot_id, 0, m.safety
-            )
-            for m in shed
-        ]
+        rows = [spool_db.unwritten(m) for m in shed]
         for row in rows:
             self.dropped_by_stream[row.stream] += 1
             self.dropped_safety += row.safety

@@ -104,6 +104,18 @@ class Dropped:
     safety: bool
 
 
+def unwritten(message: OutMessage) -> Dropped:
+    """A message dropped before it reached the file (no row: key 0)."""
+    return Dropped(
+        0,
+        stream_of(message.topic),
+        seq_of(message.payload),
+        message.boot_id,
+        len(message.payload),
+        message.safety,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DropRecord:
     at: float

@@ -60,13 +60,15 @@ def test_ten_minute_outage_loses_nothing(tmp_path: Path, city_broker: MosquittoB
         assert rig.link.wait_connected(10)
         traffic(rig, 30, warning_every=50)
         city_broker.stop()
-        peak_bytes = 0
+        peak_bytes = peak_disk = 0
 
         def outage() -> None:
-            nonlocal peak_bytes
+            nonlocal peak_bytes, peak_disk
             for _ in range(10):  # ten simulated minutes, one at a time
                 traffic(rig, 60, warning_every=100, fault_every=300)
-                peak_bytes = max(peak_bytes, rig.spool.stats().bytes)
+                stats = rig.spool.stats()
+                peak_bytes = max(peak_bytes, stats.bytes)
+                peak_disk = max(peak_disk, stats.disk_bytes)
 
         during = seqs_made_during(rig, outage)
         assert len(during["events/vehicle"]) >= 6000
@@ -97,6 +99,7 @@ def test_ten_minute_outage_loses_nothing(tmp_path: Path, city_broker: MosquittoB
     first_live = consumer.rows(rig.pole_id, "events/vehicle", rig.boot_id)[0]
     assert first_live["historical"] is False
     assert peak_bytes <= rig.spool.max_bytes
+    assert 0 < peak_disk <= rig.spool.max_bytes  # the cap is on the spool's files
     assert rig.spool.dropped == 0
     assert len(rig.spool) == 0
     validate_captured(consumer.raw)
