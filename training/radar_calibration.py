@@ -1,5 +1,6 @@
 """Choices made on the validation split after training (never on held-out data): the
-presence thresholds and, per label, how the speed head's estimate is refined on the spectrum."""
+presence thresholds, the child / adult verdict margins and, per label, where its speed comes
+from (the head's expectation or its peak cell) and how it is refined on the spectrum."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy.typing as npt
 
 from pole_agent.perception.radar_model import (
     LABELS,
+    CellSpec,
     InputSpec,
     SpeedRefinement,
     VerdictMargins,
@@ -75,29 +77,74 @@ REFINE_GRID: Final = [
 ]
 
 
+CLOSE_MPS: Final = 2.0 / 3.6
+"""The issue's speed target: within 2 km/h (for 95 % of the speeds measured)."""
+
+
+def speed_score(errors_mps: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """How good a set of speed errors is, larger better: first the share within 2 km/h (the
+    issue's target read at its 2 km/h point: no choice here reaches 95 %, so this counts the
+    speeds that are right), then the p95 error (smaller) to break ties."""
+    errors = np.abs(errors_mps)
+    return float(np.mean(errors <= CLOSE_MPS)), -float(np.percentile(errors, 95))
+
+
+def _describe(score: tuple[float, float]) -> str:
+    return f"{score[0]:.3f} within 2 km/h, p95 {-score[1] * 3.6:.2f} km/h"
+
+
+def choose_peak_labels(
+    cells: CellSpec,
+    expected_mps: npt.NDArray[np.float32],
+    probabilities: npt.NDArray[np.float32],
+    present: npt.NDArray[np.bool_],
+    radial_mps: npt.NDArray[np.float32],
+) -> tuple[tuple[str, ...], npt.NDArray[np.float32]]:
+    """Per label, whether its speed is the head's expectation over the cells or the peak cell's
+    (``CellSpec.peak_speed``), whichever scores better (``speed_score``) on the validation
+    windows holding that label; returns the labels taking the peak and every window's speeds
+    (W, 4, m/s) as chosen."""
+    speeds = expected_mps.astype(np.float32).copy()
+    peak_labels: list[str] = []
+    for i, label in enumerate(LABELS):
+        rows = np.flatnonzero(present[:, i])
+        peaks = np.array([cells.peak_speed(probabilities[r, i]) for r in rows], np.float32)
+        truth = radial_mps[rows, i]
+        expected = speed_score(expected_mps[rows, i] - truth)
+        peak = speed_score(peaks - truth)
+        if peak > expected:
+            peak_labels.append(label)
+            speeds[rows, i] = peaks
+        print(
+            f"  {label}: expectation {_describe(expected)}; peak cell {_describe(peak)}",
+            flush=True,
+        )
+    return tuple(peak_labels), speeds
+
+
 def choose_refinement(
     codes: npt.NDArray[np.uint8],
     coarse_mps: npt.NDArray[np.float32],
     present: npt.NDArray[np.bool_],
     radial_mps: npt.NDArray[np.float32],
 ) -> dict[str, SpeedRefinement]:
-    """Per label, the refinement (or none) with the lowest p95 speed error on the validation
+    """Per label, the refinement (or none) that scores best (``speed_score``) on the validation
     windows holding that label."""
     chosen: dict[str, SpeedRefinement] = {}
     spec = InputSpec.model_validate(input_spec())
     for i, label in enumerate(LABELS):
         rows = np.flatnonzero(present[:, i])
         truth = radial_mps[rows, i]
-        best = float(np.percentile(np.abs(coarse_mps[rows, i] - truth), 95))
+        best = speed_score(coarse_mps[rows, i] - truth)
         for candidate in REFINE_GRID:
             got = np.array(
                 [refine_speed(codes[r], spec, float(coarse_mps[r, i]), candidate) for r in rows]
             )
-            p95 = float(np.percentile(np.abs(got - truth), 95))
-            if p95 < best:
-                best, chosen[label] = p95, candidate
+            score = speed_score(got - truth)
+            if score > best:
+                best, chosen[label] = score, candidate
         print(
-            f"  {label}: speed error p95 {best * 3.6:.2f} km/h on validation "
+            f"  {label}: {_describe(best)} on validation "
             f"({'head ' + ('+ ' + repr(chosen[label]) if label in chosen else 'only')})",
             flush=True,
         )

@@ -31,7 +31,12 @@ from pole_agent.perception.radar_model import (
     RadarModel,
 )
 from simulator.training_data import Dataset, SceneRanges
-from training.radar_calibration import choose_margins, choose_refinement, choose_thresholds
+from training.radar_calibration import (
+    choose_margins,
+    choose_peak_labels,
+    choose_refinement,
+    choose_thresholds,
+)
 from training.radar_dataset import (
     CI_COUNT,
     HELD_OUT_COUNT,
@@ -43,7 +48,14 @@ from training.radar_dataset import (
     load_or_generate,
 )
 from training.radar_evaluation import evaluate_held_out
-from training.radar_metadata import NAME, SPEED_SCALE_MPS, STATEMENT, metadata
+from training.radar_metadata import (
+    NAME,
+    SPEED_SCALE_MPS,
+    STATEMENT,
+    cell_centres,
+    cell_spec,
+    metadata,
+)
 
 
 def _tf() -> Any:
@@ -58,14 +70,6 @@ CELL_SIGMA: Final = 0.5
 CELL_LOSS_WEIGHT: Final = 0.25
 
 
-def cell_centres() -> npt.NDArray[np.float32]:
-    """The speed (/ ``SPEED_SCALE_MPS``) of each of the model's 128 frequency cells."""
-    spec = MODEL_SPEC
-    cells = spec.bins // 4
-    centres = (spec.band[0] + 4 * np.arange(cells) + 1.5) * spec.sensor().resolution_mps
-    return (centres / SPEED_SCALE_MPS).astype(np.float32)
-
-
 def build_model(tf: Any, *, context: bool = False) -> tuple[Any, Any]:
     """Conv2D over (frames, bins), time pooled away, frequency kept as 128 cells (0.49 m/s):
     the heads see every cell alike (a target at a speed never seen in training is still
@@ -75,9 +79,10 @@ def build_model(tf: Any, *, context: bool = False) -> tuple[Any, Any]:
     Presence: per-cell logits, max over the cells. Speed: per label a softmax over the cells,
     the expected cell speed (refined on the spectrum afterwards: ``SpeedRefinement``).
 
-    Returns the model trained (a third output: the softmax over cells, for the cell loss that
-    keeps it single-peaked, so that the expected speed is one target's, not a blend of two)
-    and the model shipped (presence and speed only; the same layers)."""
+    Returns the model trained and the model shipped (the same layers, ``shipped_model``); both
+    have a third output, the softmax over cells: in training for the cell loss that keeps it
+    single-peaked, so that the expected speed is one target's, not a blend of two; on the pole
+    (since 1.3.0) for the peak cell's speed (``CellSpec``)."""
     keras = tf.keras
     layers = keras.layers
     spec = MODEL_SPEC
@@ -114,7 +119,15 @@ def build_model(tf: Any, *, context: bool = False) -> tuple[Any, Any]:
         kernel_initializer=keras.initializers.Constant(cell_centres()[:, None]),
     )  # fmt: skip
     speed = layers.Reshape((len(LABELS),), name="speed")(expect(where))
-    return keras.Model(inputs, [presence, speed, where]), keras.Model(inputs, [presence, speed])
+    trained = keras.Model(inputs, [presence, speed, where])
+    return trained, shipped_model(tf, trained)
+
+
+def shipped_model(tf: Any, model: Any) -> Any:
+    """The model the pole runs, from a trained one or one saved by an earlier version (with
+    presence and speed only): presence, speed and the cell probabilities, by layer name."""
+    layers = ("presence", "speed", "cells")
+    return tf.keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
 
 
 def _speed_loss(tf: Any) -> Any:
@@ -187,9 +200,10 @@ def convert(tf: Any, model: Any, representative: npt.NDArray[np.uint8]) -> bytes
     return data
 
 
-def _output_indices(model_bytes: bytes, out_dir: Path) -> tuple[int, int]:
-    """Which output tensor is presence: the one named after the presence layer, else the one
-    whose quantisation covers 0..1 (a sigmoid) rather than signed speeds."""
+def _output_indices(model_bytes: bytes, out_dir: Path) -> tuple[int, int, int]:
+    """Which output tensor is presence, speed and cells: the cells are the [1, 4, 128] one; of
+    the two [1, 4] ones, presence is the one whose quantisation covers 0..1 (a sigmoid) rather
+    than signed speeds."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "probe.tflite"
     path.write_bytes(model_bytes)
@@ -197,9 +211,15 @@ def _output_indices(model_bytes: bytes, out_dir: Path) -> tuple[int, int]:
         outputs = load_model(path).outputs
     finally:
         path.unlink()
-    ranges = [(t.scale * (-128 - t.zero_point), t.scale * (127 - t.zero_point)) for t in outputs]
-    presence = min(range(2), key=lambda i: abs(ranges[i][0]) + abs(ranges[i][1] - 1.0))
-    return presence, 1 - presence
+    cells = next(i for i, t in enumerate(outputs) if len(t.shape) == 3)
+    pair = [i for i in range(len(outputs)) if i != cells]
+    ranges = {
+        i: (t.scale * (-128 - t.zero_point), t.scale * (127 - t.zero_point))
+        for i, t in enumerate(outputs)
+    }
+    presence = min(pair, key=lambda i: abs(ranges[i][0]) + abs(ranges[i][1] - 1.0))
+    speed = next(i for i in pair if i != presence)
+    return presence, speed, cells
 
 
 def _write(out: Path, model_bytes: bytes, meta: dict[str, Any]) -> Path:
@@ -264,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     saved = args.cache / "radar_kerb.keras"
     if args.skip_fit:  # convert and evaluate the last trained model again (no training)
-        model = tf.keras.models.load_model(saved, compile=False)  # the model shipped
+        model = shipped_model(tf, tf.keras.models.load_model(saved, compile=False))
         fit = json.loads(saved.with_suffix(".json").read_text())
         fit_s, args.epochs = fit["fit_s"], fit["epochs"]
     else:
@@ -287,16 +307,24 @@ def main(argv: list[str] | None = None) -> int:
         model.save(saved)  # so that --skip-fit can convert and evaluate it again
         saved.with_suffix(".json").write_text(json.dumps({"fit_s": fit_s, "epochs": args.epochs}))
 
-    validation_scores, validation_speeds = model.predict(x_val, batch_size=256, verbose=0)
+    validation_scores, validation_speeds, validation_cells = model.predict(
+        x_val, batch_size=256, verbose=0
+    )
     thresholds = choose_thresholds(validation_scores, train.present[split:])
     print(f"thresholds (from validation): {thresholds}", flush=True)
     margins = choose_margins(validation_scores, train.present[split:], thresholds)
     print(f"child / adult verdict margins (from validation): {margins}", flush=True)
-    refine = choose_refinement(
-        codes[split:],
+    cells = cell_spec(index=0, peak_labels=())
+    peak_labels, coarse = choose_peak_labels(
+        cells,
         validation_speeds * SPEED_SCALE_MPS,
+        validation_cells,
         train.present[split:],
         train.radial_mps[split:],
+    )
+    print(f"speeds from the peak cell (from validation): {peak_labels}", flush=True)
+    refine = choose_refinement(
+        codes[split:], coarse, train.present[split:], train.radial_mps[split:]
     )
     print(f"speed refinement (from validation): {refine}", flush=True)
 
@@ -304,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     representative = codes[np.random.default_rng(2).choice(split, 400, replace=False)]
     model_bytes = convert(tf, model, representative)
     convert_s = time.monotonic() - t0
-    presence_index, _ = _output_indices(model_bytes, args.out)
+    presence_index, speed_index, cells_index = _output_indices(model_bytes, args.out)
+    cells = cell_spec(index=cells_index, peak_labels=peak_labels)
 
     training: dict[str, Any] = {
         "data_sha256": train.content_hash(),
@@ -334,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": "make models",
     }
     meta = metadata(
-        model_bytes, presence_index, thresholds, margins=margins, refine=refine, training=training
-    )
+        model_bytes, (presence_index, speed_index), thresholds,
+        margins=margins, cells=cells, refine=refine, training=training,
+    )  # fmt: skip
     path = _write(args.out, model_bytes, meta)  # written once so the agent's loader can read it
 
     loaded = RadarModel.load(path, sampling_rate_hz=MODEL_SPEC.sampling_rate_hz)

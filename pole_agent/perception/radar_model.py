@@ -98,12 +98,39 @@ class SpeedRefinement(_Strict):
     min_bin: int = Field(ge=0, description="Bins closer than this to 0 Hz are ignored.")
 
 
+class CellSpec(_Strict):
+    """The speed head's probabilities over frequency cells, an output of its own (since model
+    1.3.0): for the labels named, the speed is the most probable cell's, centred on it and its
+    two neighbours (their probability-weighted mean), instead of the expected speed over every
+    cell, which lies between two lines when the head hesitates between two targets."""
+
+    index: int = Field(ge=0, description="Output tensor of per-label cell probabilities.")
+    count: int = Field(ge=3, le=4096, description="Cells per label.")
+    first_mps: float = Field(description="Radial speed of the first cell's centre (m/s).")
+    step_mps: float = Field(gt=0, description="Radial speed between two cells' centres (m/s).")
+    peak_labels: tuple[str, ...] = Field(
+        default=(), description="Labels whose speed is the peak cell's (the others: expectation)."
+    )
+
+    def peak_speed(self, probabilities: npt.NDArray[np.float32]) -> float:
+        """The probability-weighted centre of the most probable cell and its neighbours."""
+        k = int(np.argmax(probabilities))
+        lo, hi = max(0, k - 1), min(self.count, k + 2)
+        weights = probabilities[lo:hi].astype(np.float64)
+        centres = self.first_mps + self.step_mps * np.arange(lo, hi)
+        total = float(weights.sum())
+        return float((weights * centres).sum() / total) if total > 0 else float(centres[k - lo])
+
+
 class OutputSpec(_Strict):
     presence_index: int = Field(ge=0, description="Output tensor of per-label probabilities.")
     speed_index: int = Field(ge=0, description="Output tensor of per-label radial speeds.")
     speed_scale_mps: float = Field(gt=0, description="Speed output x this = m/s (+ approaching).")
     presence: str = Field(default="", description="What the presence output means, in words.")
     speed: str = Field(default="", description="What the speed output means, in words.")
+    cells: CellSpec | None = Field(
+        default=None, description="The cell probabilities output and the labels that use it."
+    )
     refine: dict[str, SpeedRefinement] = Field(
         default_factory=dict, description="Per label: how its speed is refined (none: the head's)."
     )
@@ -160,6 +187,12 @@ def read_metadata(path: Path) -> ModelMetadata:
         )
     if set(meta.thresholds) != set(LABELS):
         raise ModelError(f"model metadata {path}: thresholds must name each of {list(LABELS)}")
+    cells = meta.outputs.cells
+    if cells is not None and not set(cells.peak_labels) <= set(LABELS):
+        raise ModelError(
+            f"model metadata {path}: outputs.cells.peak_labels {list(cells.peak_labels)} "
+            f"name labels other than {list(LABELS)}"
+        )
     return meta
 
 
@@ -232,10 +265,21 @@ class RadarModel:
             raise ModelError(
                 f"model file {path}: input tensors {got}, metadata promises {list(shape)}"
             )
-        wanted = {meta.outputs.presence_index, meta.outputs.speed_index}
-        if wanted != set(range(len(outputs))) or any(t.shape != (1, 4) for t in outputs):
+        out = meta.outputs
+        shapes: dict[int, tuple[int, ...]] = {
+            out.presence_index: (1, len(LABELS)),
+            out.speed_index: (1, len(LABELS)),
+        }
+        if out.cells is not None:
+            shapes[out.cells.index] = (1, len(LABELS), out.cells.count)
+        if len(shapes) != len(outputs) or any(
+            i >= len(outputs) or outputs[i].shape != shape for i, shape in shapes.items()
+        ):
             got = [list(t.shape) for t in outputs]
-            raise ModelError(f"model file {path}: output tensors {got} are not two [1, 4] ones")
+            promised = [list(shape) for _, shape in sorted(shapes.items())]
+            raise ModelError(
+                f"model file {path}: output tensors {got}, metadata promises {promised}"
+            )
         self._input = inputs[0]
 
     @classmethod
@@ -290,6 +334,11 @@ class RadarModel:
         out = self.meta.outputs
         presence = outputs[out.presence_index].dequantise(raw[out.presence_index])[0]
         speed = outputs[out.speed_index].dequantise(raw[out.speed_index])[0] * out.speed_scale_mps
+        if out.cells is not None and out.cells.peak_labels:
+            cells = outputs[out.cells.index].dequantise(raw[out.cells.index])[0]
+            for i, label in enumerate(LABELS):
+                if label in out.cells.peak_labels:
+                    speed[i] = out.cells.peak_speed(cells[i])
         for i, label in enumerate(LABELS):
             if label in out.refine:
                 speed[i] = refine_speed(codes, spec, float(speed[i]), out.refine[label])

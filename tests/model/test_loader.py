@@ -19,9 +19,11 @@ from pole_agent.config import KerbModelConfig, RadarConfig, load_config
 from pole_agent.perception.kerb_inference import HEALTH_NAME
 from pole_agent.perception.radar_model import (
     DEFAULT_MODEL,
+    CellSpec,
     ModelError,
     ModelSpecError,
     RadarModel,
+    read_metadata,
 )
 from tests.integration.harness import SIM_CONFIG
 from tests.model.helpers import SHIPPED_META, copy_model, edit_metadata
@@ -99,6 +101,34 @@ def test_a_model_for_other_sensor_settings_is_refused(tmp_path: Path) -> None:
     edit_metadata(path, input__frames=16)  # metadata and tensors disagree
     with pytest.raises(ModelError, match=r"input tensors \[\[1, 32, 512, 1\]\]"):
         _load(path)
+
+
+def test_outputs_the_metadata_does_not_describe_are_refused(tmp_path: Path) -> None:
+    path = copy_model(tmp_path)
+    outputs = read_metadata(path.with_suffix(".json")).outputs.model_dump(mode="json")
+    edit_metadata(path, outputs={**outputs, "cells": None})  # the file has a third tensor
+    with pytest.raises(ModelError, match=r"metadata promises \[\[1, 4\], \[1, 4\]\]"):
+        _load(path)
+    edit_metadata(path, outputs={**outputs, "speed_index": outputs["presence_index"]})
+    with pytest.raises(ModelError, match="output tensors"):
+        _load(path)
+    edit_metadata(path, outputs={**outputs, "cells": {**outputs["cells"], "count": 64}})
+    with pytest.raises(ModelError, match=r"metadata promises .*\[1, 4, 64\]"):
+        _load(path)
+    edit_metadata(path, outputs={**outputs, "cells": {**outputs["cells"], "peak_labels": ["car"]}})
+    with pytest.raises(ModelError, match=r"outputs\.cells\.peak_labels \['car'\]"):
+        _load(path)
+
+
+def test_the_peak_cell_speed_is_one_line_not_a_blend_of_two() -> None:
+    cells = CellSpec(index=2, count=8, first_mps=-2.0, step_mps=0.5, peak_labels=("child",))
+    # The head hesitates between a line at cell 1 (-1.5 m/s) and one at cell 6 (+1.0 m/s).
+    probabilities = np.array([0.0, 0.5, 0.1, 0.0, 0.0, 0.1, 0.3, 0.0], np.float32)
+    expected = float((probabilities * (-2.0 + 0.5 * np.arange(8))).sum())
+    assert expected == pytest.approx(-0.5)  # on neither line
+    assert cells.peak_speed(probabilities) == pytest.approx((0.5 * -1.5 + 0.1 * -1.0) / 0.6)
+    assert cells.peak_speed(np.eye(8, dtype=np.float32)[7]) == pytest.approx(1.5)  # edge cell
+    assert cells.peak_speed(np.zeros(8, np.float32)) == pytest.approx(-2.0)  # nothing: no NaN
 
 
 def _agent_config(tmp_path: Path, kerb: RadarConfig, model: KerbModelConfig):  # type: ignore[no-untyped-def]
