@@ -287,6 +287,8 @@ def build_agent(
         birth=birth,
         stats_interval_s=telemetry.stats_interval_s,
         warning_hold_s=config.warning.hold_s,
+        # Stats windows count the road radar's clutter (the pipeline is built below).
+        clutter_frames=lambda: built["agent"].pipeline.clutter_frames if built else 0,
     )
     holder["reporter"] = reporter
     health.subscribe(reporter.on_health_change)
@@ -405,6 +407,7 @@ def build_agent(
         spool_stats=outbox.stats,
         link=mqtt.link_report if mqtt is not None else (lambda: no_link),
         remote=remote.handler.counters if remote is not None else None,
+        clutter_frames=lambda: {radar.name: pipeline.clutter_frames},
         # Health reports flag the wall clock (reliability row 13): events stamped while it is
         # not trusted can be told apart by the city.
         clock_trusted=lambda: warnings.outputs.clock_trusted,

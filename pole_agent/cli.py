@@ -28,7 +28,9 @@ from pole_agent.logging_setup import setup_logging
 from pole_agent.preflight import preflight
 from pole_agent.radar_tools import add_radar_commands
 from pole_agent.release_cli import add_release_commands, add_update_commands
-from pole_agent.remote.wiring import RestartAwareNotifier, local_or_remote
+from pole_agent.remote.boot import local_or_remote
+from pole_agent.remote.rebuild import rebuild
+from pole_agent.remote.wiring import RestartAwareNotifier
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -77,20 +79,19 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
     problems: list[str] = []
-    config = _load_checked(args.config, problems)
-    if problems or config is None:
+    local = _load_checked(args.config, problems)
+    if problems or local is None:
         for problem in problems:
             log.error("config %s: %s", args.config, problem)
         return EXIT_CONFIG
     stop = threading.Event()
     received = install_stop_signals(stop)
-    config = local_or_remote(config)
+    try:  # only the first build may end the process (exit 3): a rebuild falls back (rebuild.py)
+        agent = build_agent(local_or_remote(local), SystemClock())
+    except StartupError as err:
+        log.error("cannot start: %s", err)
+        return EXIT_STARTUP
     while True:
-        try:
-            agent = build_agent(config, SystemClock())
-        except StartupError as err:
-            log.error("cannot start: %s", err)
-            return EXIT_STARTUP
         notifier = RestartAwareNotifier.from_environ()
         remote = agent.remote
         if remote is not None:
@@ -100,28 +101,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             notifier.restarting = remote.restart_pending
         reason = run_until_stopped(agent, stop, args.duration, notifier=notifier)
         # A remote config applied or rolled back (or a `reload` command): rebuild the agent.
-        if received or remote is None or not remote.restart_pending():
+        wanted = remote.next_config if remote is not None else None
+        if received or wanted is None:
             break
-        if remote.restart_config is not None:
-            config = remote.restart_config
-        elif remote.reload_config is not None:  # a `reload`: the file was checked before the stop
-            config = local_or_remote(remote.reload_config)
-        else:  # a rollback to the local file's config
-            problems = []
-            reloaded = _load_checked(args.config, problems)
-            if problems or reloaded is None:
-                # A pole must not stop warning because its file was broken while it ran: the
-                # running config stays (reliability row 14).
-                for problem in problems:
-                    log.error("config %s: %s (kept the running config)", args.config, problem)
-            else:
-                config = local_or_remote(reloaded)
-        log.info("restarting the agent with config version %s", config.config_version)
         stop.clear()
         if received:  # a signal after the check above: its `stop` was just cleared
             break
+        log.info("restarting the agent (%s)", wanted.kind)
+        rebuilt = rebuild(
+            wanted,
+            running=agent.config,
+            local=local,
+            read_local=partial(_read_for_rollback, args.config),
+            build=partial(build_agent, clock=SystemClock()),
+            cannot_start=StartupError,
+        )
+        if rebuilt is None:  # not even the config that ran before builds (rebuild.py)
+            return EXIT_STARTUP
+        agent, local = rebuilt.agent, rebuilt.local
+        if agent.remote is not None:  # a reload that could not be built: answered again
+            agent.remote.failed_reload = rebuilt.failed_reload
+        log.info("restarting the agent with config version %s", rebuilt.config.config_version)
     log.info("exiting (%s%s)", reason, f": {', '.join(received.values())}" if received else "")
     return EXIT_OK
+
+
+def _read_for_rollback(path: Path) -> PoleConfig | None:
+    """The local file, read again for a rollback to it; None (each problem logged) when broken."""
+    problems: list[str] = []
+    config = _load_checked(path, problems)
+    for problem in problems:
+        log.error("config %s: %s (its last good reading is used)", path, problem)
+    return None if problems else config
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """From a radar line to the beacon pin and the vehicle event: the warning path.
 
-Runs entirely in the radar reader's thread: parse, track, decide, and light the beacons before
-anything else (the telemetry message is made after the pin is set). ``on_tick`` closes transits
-whose vehicle is gone, ends the beacons' hold and refreshes the zone's state once a second.
+Runs entirely in the radar reader's thread: parse, join the frame to its transit, decide, and
+light the beacons before anything else (the tracks' bookkeeping, the sign, the voice and the
+telemetry message come after the pin is set). ``on_tick`` closes transits whose vehicle is gone,
+ends the beacons' hold and refreshes the zone's state once a second.
 
 The radar's health (``on_sensor_health``, wired from the HealthBoard in app.py) is part of every
 decision: while the road radar is failed (unplugged, stale or stuck) the pipeline has no current
@@ -181,7 +182,9 @@ class RadarPipeline:
         if not self.speed_trusted:
             self.frames_untrusted += 1
             return
-        update = self._tracker.update_frame(parsed)
+        # The join only: the tracks' bookkeeping (speed continuity, for the record) waits until
+        # the beacon pin is set.
+        update = self._tracker.join_frame(parsed)
         closed = update.closed
         joined_now: set[int] = set()
         for index, (current, speed) in enumerate(update.joined):
@@ -206,6 +209,7 @@ class RadarPipeline:
                     speed,
                     warning.limit_kmh,
                 )
+        self._tracker.record_tracks()
         self._joined_last = joined_now
         for transit in closed:
             self._finish(transit)

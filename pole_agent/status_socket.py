@@ -9,10 +9,11 @@ before ``listen()`` (no connection can arrive before the mode is set), and each 
 checked with SO_PEERCRED: only the agent's own user and root are answered.
 
 Protocol: the client sends one line, ``status`` (or nothing, then half-closes), and reads one JSON
-object (:class:`StatusSnapshot`) until the server closes. Any other request gets
-``{"error": ...}`` and is counted. The server is a component started and stopped by app.py; a
-failure to bind is logged and reported as the ``status`` health component, never a start-up
-error: the pole warns without it.
+object (:class:`StatusSnapshot`, status_snapshot.py) until the server closes. Any other request
+gets ``{"error": ...}`` and is counted. ``query`` also reads the previous snapshot versions (an
+installer's newer ``pole-agent`` asking an agent not yet restarted after an update). The server
+is a component started and stopped by app.py; a failure to bind is logged and reported as the
+``status`` health component, never a start-up error: the pole warns without it.
 """
 
 from __future__ import annotations
@@ -26,218 +27,32 @@ import struct
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from pole_agent import __version__
-from pole_agent.telemetry.messages import HealthStateName, Payload
+from pole_agent.status_snapshot import (
+    NewerSnapshotError,
+    StatusSnapshot,
+    build_snapshot,
+    operator_text_item,
+)
 
-if TYPE_CHECKING:
-    from pole_agent.app import Agent
-    from pole_agent.remote.operator_message import OperatorSign
+__all__ = [
+    "StatusServer",
+    "StatusSnapshot",
+    "StatusUnavailableError",
+    "StatusVersionError",
+    "build_snapshot",
+    "operator_text_item",
+    "query",
+    "socket_path",
+]
 
 log = logging.getLogger(__name__)
 
 SOCKET_NAME = "status.sock"
 MAX_REQUEST = 256
 UNIX_PATH_MAX = 107
-SNAPSHOT_VERSION = 2
-"""2: ``operator_text`` added."""
-
-# The snapshot's parts are the telemetry payloads' kind (telemetry/messages.py: strict, frozen)
-# but not the same models: a local view counts ages on the monotonic clock, where the city's
-# reports carry wall-clock times (which may be wrong while the clock is not trusted).
-
-
-class HealthItem(Payload):
-    state: HealthStateName = Field(description="ok, degraded or failed")
-    reason: str = Field(description="Why, in words.")
-    age_s: float = Field(description="Seconds since this state began (monotonic).")
-
-
-class TransitItem(Payload):
-    age_s: float = Field(description="Seconds since the transit ended.")
-    direction: str = Field(description="approaching or receding")
-    peak_kmh: float = Field(description="Peak ground speed.")
-    limit_kmh: float = Field(description="The limit in force then.")
-    warned: bool = Field(description="Whether the pole warned.")
-
-
-class WarningItem(Payload):
-    age_s: float = Field(description="Seconds since the decision.")
-    rule: str = Field(description="The rule that decided.")
-    trigger: str = Field(description="What triggered it.")
-    outputs: list[str] = Field(description="What the pole did.")
-
-
-class RadarItem(Payload):
-    role: str = Field(description="road or kerb")
-    port: str = Field(description="Configured serial port.")
-    identity: dict[str, Any] | None = Field(description="As the sensor answered at start-up.")
-
-
-class OperatorTextItem(Payload):
-    """The city's text on the LED sign (the ``set_message`` command; docs/remote.md)."""
-
-    text: str = Field(description="The text.")
-    seconds_left: float = Field(description="Seconds until it ends by itself (monotonic).")
-    until: str = Field(description="When it ends (ISO 8601, UTC, the agent's wall clock).")
-    command_id: str = Field(description="The command that set it.")
-    shown: bool = Field(
-        description="Whether the sign shows it now (false while a warning holds the sign; it "
-        "comes back after the warning)."
-    )
-
-
-def operator_text_item(sign: OperatorSign | None, now: float) -> OperatorTextItem | None:
-    """The operator text in force at ``now`` (monotonic), None when there is none."""
-    item = sign.operator_text if sign is not None else None
-    if sign is None or item is None or now >= item.until:
-        return None
-    return OperatorTextItem(
-        text=item.text,
-        seconds_left=round(item.until - now, 1),
-        until=item.until_wall.isoformat(timespec="seconds"),
-        command_id=item.command_id,
-        shown=sign.warning_shown is None,
-    )
-
-
-class StatusSnapshot(Payload):
-    """What the running agent is doing now (the socket's answer)."""
-
-    snapshot_version: int = Field(description="Format version of this snapshot.")
-    pole_id: str = Field(description="The pole's id.")
-    boot_id: str = Field(description="This run's boot id.")
-    version: str = Field(description="Agent version.")
-    pid: int = Field(description="The agent's process id.")
-    wall: str = Field(description="The agent's wall clock (ISO 8601, UTC).")
-    uptime_s: float = Field(description="Seconds since the agent was built.")
-    mode: str | None = Field(description="normal, degraded, fail_safe, off_hours (None: not yet).")
-    mode_reason: str = Field(description="Why the pole is in this mode.")
-    mode_source: str = Field(description="'failsafe' (the agent's state machine) or 'health'.")
-    zone_active: bool | None = Field(description="Whether the school zone is active.")
-    limit_kmh: float | None = Field(description="The limit in force.")
-    zone_reason: str = Field(description="Why the zone is in this state.")
-    operator_text: OperatorTextItem | None = Field(
-        default=None, description="The city's text on the sign (None: none; the local rules)."
-    )
-    clock_trusted: bool | None = Field(description="Whether the wall clock is trusted.")
-    overall: str = Field(description="Worst component health.")
-    health: dict[str, HealthItem] = Field(description="Every component's health.")
-    radars: list[RadarItem] = Field(description="The radars and their identities.")
-    frames: int = Field(description="Speed frames read from the road radar.")
-    last_frame_age_s: float | None = Field(description="Seconds since the reader's last tick.")
-    last_speed_kmh: float | None = Field(description="Last speed seen (None when untrusted).")
-    transits_reported: int = Field(description="Transits reported since start.")
-    warnings_given: int = Field(description="Warnings given since start.")
-    recent_transits: list[TransitItem] = Field(description="Last transits, newest first.")
-    recent_warnings: list[WarningItem] = Field(description="Last decisions, newest first.")
-    spool_depth: int = Field(description="Messages waiting in the telemetry spool.")
-    spool_state: str = Field(description="The spool's state.")
-    spool_dropped: dict[str, int] = Field(description="Messages dropped by reason.")
-    broker: str | None = Field(description="Broker host:port (None: offline pole).")
-    broker_link: str = Field(description="connected, unreachable, ... or offline.")
-    broker_delivered: int = Field(description="Messages acknowledged since start.")
-
-
-def _copy(items: Any) -> list[Any]:
-    """A list copy of a deque another thread appends to (retried if it moved under us)."""
-    for _ in range(5):
-        try:
-            return list(items)
-        except RuntimeError:
-            continue
-    return []
-
-
-def build_snapshot(agent: Agent) -> StatusSnapshot:
-    """Read the agent's parts (from the server's thread: only copies and plain reads)."""
-    now = agent.clock.monotonic()
-    health = agent.health.snapshot()
-    warnings = agent.warnings
-    pipeline = agent.pipeline
-    zone = (warnings.outputs.zone if warnings is not None else None) or pipeline.zone
-    if warnings is not None and warnings.failsafe.mode is not None:
-        mode: str | None = warnings.failsafe.mode
-        reason, source = warnings.failsafe.reason, "failsafe"
-    else:
-        mode, reason, source = None, "the fail-safe machine has not evaluated yet", "health"
-        if warnings is None:
-            overall = agent.health.overall()
-            mode = {"ok": "normal", "degraded": "degraded", "failed": "fail_safe"}[overall]
-            reason = f"derived from health ({overall}): no fail-safe machine"
-    recent = _copy(pipeline.recent)[-5:]
-    records = _copy(warnings.outputs.records)[-5:] if warnings is not None else []
-    stats = agent.outbox.stats()
-    radars: list[RadarItem] = []
-    for role, identity in agent.radar_identities.items():
-        cfg = agent.config.radars.road if role == "road" else agent.config.radars.kerb
-        radars.append(
-            RadarItem(
-                role=role,
-                port=str(cfg.port) if cfg is not None else "",
-                identity=None if identity is None else identity.as_dict(),
-            )
-        )
-    link = agent.mqtt.link_report() if agent.mqtt is not None else None
-    mqtt = agent.config.mqtt
-    return StatusSnapshot(
-        snapshot_version=SNAPSHOT_VERSION,
-        pole_id=agent.config.pole_id,
-        boot_id=agent.boot_id,
-        version=__version__,
-        pid=os.getpid(),
-        wall=agent.clock.wall().isoformat(timespec="seconds"),
-        uptime_s=max(0.0, now - agent.reporter.started_mono),
-        mode=mode,
-        mode_reason=reason,
-        mode_source=source,
-        zone_active=zone.active,
-        limit_kmh=zone.limit_kmh,
-        zone_reason=zone.reason or zone.window,
-        operator_text=operator_text_item(
-            warnings.operator_sign if warnings is not None else None, now
-        ),
-        clock_trusted=warnings.outputs.clock_trusted if warnings is not None else None,
-        overall=agent.health.overall(),
-        health={
-            name: HealthItem(state=h.state, reason=h.reason, age_s=max(0.0, now - h.since))
-            for name, h in sorted(health.items())
-        },
-        radars=radars,
-        frames=pipeline.frames,
-        last_frame_age_s=None if pipeline.last_tick is None else max(0.0, now - pipeline.last_tick),
-        last_speed_kmh=pipeline.last_speed_kmh,
-        transits_reported=pipeline.transits_reported,
-        warnings_given=pipeline.warnings_given,
-        recent_transits=[
-            TransitItem(
-                age_s=max(0.0, now - seen.transit.end_t),
-                direction=str(seen.transit.direction),
-                peak_kmh=round(seen.transit.peak_kmh, 1),
-                limit_kmh=seen.limit_kmh,
-                warned=seen.warned,
-            )
-            for seen in reversed(recent)
-        ],
-        recent_warnings=[
-            WarningItem(
-                age_s=max(0.0, now - rec.t),
-                rule=rec.rule,
-                trigger=rec.trigger,
-                outputs=list(rec.outputs),
-            )
-            for rec in reversed(records)
-        ],
-        spool_depth=stats.depth,
-        spool_state=stats.state,
-        spool_dropped=dict(stats.dropped),
-        broker=None if mqtt is None else f"{mqtt.host}:{mqtt.port}",
-        broker_link=link.state if link is not None else "offline",
-        broker_delivered=link.delivered if link is not None else 0,
-    )
 
 
 def socket_path(state_dir: Path) -> Path:
@@ -375,6 +190,10 @@ class StatusUnavailableError(Exception):
     """No running agent answered on the socket (the message says why)."""
 
 
+class StatusVersionError(StatusUnavailableError):
+    """The agent answered in a snapshot version newer than this reader knows."""
+
+
 def query(path: Path, timeout: float = 5.0) -> StatusSnapshot:
     """Ask the running agent for its snapshot. Raises StatusUnavailableError."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -413,6 +232,8 @@ def query(path: Path, timeout: float = 5.0) -> StatusSnapshot:
     if data.startswith(b'{"error"'):
         raise StatusUnavailableError(f"{path}: the agent answered: {data.decode(errors='replace')}")
     try:
-        return StatusSnapshot.model_validate_json(data)
-    except ValueError as err:
+        return StatusSnapshot.from_answer(data)
+    except NewerSnapshotError as err:
+        raise StatusVersionError(f"{path}: {err}") from None
+    except (ValueError, RecursionError) as err:
         raise StatusUnavailableError(f"{path}: not a status snapshot: {err}") from None

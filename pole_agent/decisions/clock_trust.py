@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import sys
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +98,26 @@ class _Timex(ctypes.Structure):
     ]
 
 
+@functools.cache
+def _adjtimex() -> Callable[[Any], int] | None:
+    """libc's ``adjtimex``, looked up once per process: ``find_library`` runs ``ldconfig -p`` in
+    a subprocess (about 2 ms here, more on a pole), and the verdict is asked in the radar reader's
+    thread once a second: looked up at every call, it held up warnings (docs/performance.md)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        function: Callable[[Any], int] = libc.adjtimex
+    except (OSError, AttributeError):
+        return None
+    return function
+
+
 def kernel_clock_synchronised() -> bool | None:
     """Ask the kernel whether the clock is synchronised (read-only ``adjtimex``); fall back to
     systemd-timesyncd's flag file; None when neither can tell."""
     if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-            timex = _Timex()  # modes = 0: only read
-            state = libc.adjtimex(ctypes.byref(timex))
-        except (OSError, AttributeError):
-            state = -1
+        adjtimex = _adjtimex()
+        timex = _Timex()  # modes = 0: only read
+        state = -1 if adjtimex is None else adjtimex(ctypes.byref(timex))
         if state >= 0:
             return not (timex.status & STA_UNSYNC) and state != TIME_ERROR
     with contextlib.suppress(OSError):
@@ -177,6 +188,8 @@ class ClockTrust:
         self._build_time = build_time
         self._last_saved = mark.load()
         self.last: ClockVerdict | None = None
+        if sys.platform.startswith("linux"):
+            _adjtimex()  # libc looked up now, at start-up, not in the radar reader's thread
 
     @property
     def last_saved(self) -> datetime | None:

@@ -68,6 +68,8 @@ class FleetConsumer:
         self.store = store
         self.ledger = Ledger()
         self.counts: Counter[str] = Counter()
+        self.unknown_fields: Counter[str] = Counter()
+        """Messages read with fields this consumer does not know, by stream and field."""
         self._lock = threading.Lock()
         for pole_id, stream, boot_id, seq, historical in store.seqs():
             self.ledger.record(pole_id, stream, boot_id, seq, historical)
@@ -92,14 +94,19 @@ class FleetConsumer:
         if parsed is None:
             return "foreign"
         pole_id, stream = parsed
+        ignored: list[str] = []
         try:
-            message = decode(stream, payload)
+            message = decode(stream, payload, ignored)
         except DecodeError as err:
             self._invalid(topic, str(err), payload)
             return "invalid"
         if getattr(message, "pole_id", None) != pole_id:
             self._invalid(topic, "pole_id differs from the topic's", payload)
             return "invalid"
+        for field in ignored:  # a newer pole's additive field: stored with the payload, as is
+            self.unknown_fields[f"{stream}: {field}"] += 1
+            if self.unknown_fields[f"{stream}: {field}"] == 1:
+                log.info("%s carries a field this consumer does not know: %s", stream, field)
         now = time.time()
         text = payload.decode("utf-8")
         if isinstance(message, StatusOnline | StatusStopped | StatusOffline):

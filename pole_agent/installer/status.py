@@ -6,8 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from pole_agent import __version__
 from pole_agent.config import ConfigError, load_config
-from pole_agent.status_socket import StatusSnapshot, StatusUnavailableError, query, socket_path
+from pole_agent.status_snapshot import SNAPSHOT_VERSION, StatusSnapshot
+from pole_agent.status_socket import (
+    StatusUnavailableError,
+    StatusVersionError,
+    query,
+    socket_path,
+)
 
 DEFAULT_CONFIG = Path("/etc/pole-agent/config.toml")
 EXIT_OK, EXIT_FAIL, EXIT_UNAVAILABLE = 0, 1, 4
@@ -56,6 +63,39 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h ago"
 
 
+def _size(nbytes: int) -> str:
+    if nbytes < 1024:
+        return f"{nbytes} B"
+    if nbytes < 2**20:
+        return f"{nbytes / 1024:.0f} kB"
+    return f"{nbytes / 2**20:.1f} MB"
+
+
+def _spool(snap: StatusSnapshot, p: Painter) -> str:
+    """The spool line: the health report's spool object, or what an older agent gave."""
+    spool, older = snap.spool, snap.older_spool
+    if spool is not None:
+        line = f"spool:   {spool.depth} waiting ({p.state(spool.state)})"
+        if spool.oldest_s is not None:
+            line += f", oldest {_age(spool.oldest_s).removesuffix(' ago')}"
+        line += f", {_size(spool.disk_bytes)} on disk of {_size(spool.max_bytes)}"
+        if spool.dropped_total:
+            line += p(f", {spool.dropped_total} dropped", YELLOW)
+        if spool.dropped_safety:
+            line += p(f" ({spool.dropped_safety} of them warnings or faults)", RED)
+        if spool.write_errors:
+            line += p(f", {spool.write_errors} disk write errors", YELLOW)
+        return line
+    if older is not None:
+        dropped = sum(older.dropped.values())
+        return (
+            f"spool:   {older.depth} waiting ({p.state(older.state)})"
+            + (p(f", {dropped} dropped", YELLOW) if dropped else "")
+            + p("  [sizes and ages: after the agent's restart]", DIM)
+        )
+    return "spool:   not reported"
+
+
 def _operator_text(snap: StatusSnapshot) -> str:
     item = snap.operator_text
     if item is None:
@@ -82,6 +122,17 @@ def render(snap: StatusSnapshot, colour: bool = False) -> list[str]:
         f"clock:   {'trusted' if snap.clock_trusted else 'NOT trusted'}",
         f"health:  {p.state(snap.overall)}",
     ]
+    if snap.snapshot_version < SNAPSHOT_VERSION:
+        lines.insert(
+            1,
+            p(
+                f"note:    the running agent ({snap.version}) serves status version "
+                f"{snap.snapshot_version}; this pole-agent ({__version__}) reads "
+                f"{SNAPSHOT_VERSION}: restart the agent to finish the update "
+                "(systemctl restart pole-agent)",
+                YELLOW,
+            ),
+        )
     for name, item in snap.health.items():
         lines.append(f"  {name:<18} {p.state(item.state):<8} {item.reason}")
     for radar in snap.radars:
@@ -89,8 +140,10 @@ def render(snap: StatusSnapshot, colour: bool = False) -> list[str]:
         who = " ".join(str(ident.get(k)) for k in ("product", "version", "uid") if ident.get(k))
         lines.append(f"radar {radar.role}: {radar.port}  {who or 'identity not read yet'}")
     speed = "-" if snap.last_speed_kmh is None else f"{snap.last_speed_kmh:.1f} km/h"
+    clutter = "" if snap.clutter_frames is None else f" ({snap.clutter_frames} clutter)"
     lines.append(
-        f"  frames {snap.frames}, last read {_age(snap.last_frame_age_s)}, last speed {speed}"
+        f"  frames {snap.frames}{clutter}, last read {_age(snap.last_frame_age_s)}, "
+        f"last speed {speed}"
     )
     lines.append(
         f"transits: {snap.transits_reported} reported, warnings given {snap.warnings_given}"
@@ -105,16 +158,19 @@ def render(snap: StatusSnapshot, colour: bool = False) -> list[str]:
         lines.append("last decisions:")
     for w in snap.recent_warnings:
         lines.append(f"  {_age(w.age_s):>12}  {w.rule}: {w.trigger} -> {', '.join(w.outputs)}")
-    dropped = sum(snap.spool_dropped.values())
-    lines.append(
-        f"spool:   {snap.spool_depth} waiting ({snap.spool_state})"
-        + (p(f", {dropped} dropped", YELLOW) if dropped else "")
-    )
+    lines.append(_spool(snap, p))
     lines.append(
         f"broker:  {snap.broker or 'none configured'}  link {p.state(snap.broker_link)}, "
         f"{snap.broker_delivered} delivered"
     )
     return lines
+
+
+def unavailable(err: StatusUnavailableError) -> str:
+    """What to print when the agent could not be read."""
+    if isinstance(err, StatusVersionError):
+        return f"cannot read the running agent: {err}"
+    return f"no running agent: {err}"
 
 
 def add_socket_options(parser: argparse.ArgumentParser) -> None:
@@ -139,7 +195,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{args.config}: {'; '.join(err.problems)}", file=sys.stderr)
         return EXIT_FAIL
     except StatusUnavailableError as err:
-        print(f"no running agent: {err}", file=sys.stderr)
+        print(unavailable(err), file=sys.stderr)
         return EXIT_UNAVAILABLE
     if args.json:
         print(snap.model_dump_json(indent=2))

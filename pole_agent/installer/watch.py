@@ -15,6 +15,7 @@ from pole_agent.installer.status import (
     add_socket_options,
     render,
     resolve_socket,
+    unavailable,
 )
 from pole_agent.status_socket import StatusUnavailableError, query
 
@@ -33,7 +34,7 @@ def watch(args: argparse.Namespace, out: TextIO, stop: threading.Event, colour: 
         try:
             lines = render(query(path), colour=colour)
         except StatusUnavailableError as err:
-            lines = [f"no running agent: {err}", "(retrying)"]
+            lines = [unavailable(err), "(retrying)"]
         out.write(CLEAR + f"pole-agent watch  {stamp}  every {args.interval:g} s, Ctrl-C ends\n")
         out.write("\n".join(lines) + "\n")
         out.flush()

@@ -28,6 +28,11 @@ its last frame while it has no track), so clutter never keeps a vehicle's transi
 next one. Transits with fewer than ``min_samples`` track frames are noise (rain, a bird, a
 spike) and are counted; the caller reports them only if something warned on them.
 
+The warning needs only the join: ``join_frame`` joins and returns at once, and
+``record_tracks`` (which the pipeline calls once the beacon pin is set) gives the frame to the
+tracks. Every other call of the tracker records what is pending first, so its state is always
+what ``update_frame`` (both at once) would have made.
+
 Geometry (docs/radar.md): the radar reads the radial speed ``v cos(phi)``, where ``phi`` is the
 angle between its line of sight to the vehicle and the lane. Without range ``phi`` is taken as
 the mounting angle. With range ``r`` and a lateral offset ``d`` (the distance from the radar to
@@ -82,7 +87,8 @@ class OpenTransit:
     radial_kmh: float = 0.0
     undo: tuple[float, float, float, bool, TrackState] | None = None
     """(last_t, peak, radial, speed kept, track) before the latest frame, so that a range
-    report showing that frame was another vehicle's can take it back."""
+    report showing that frame was another vehicle's can take it back (set when the frame's
+    track bookkeeping is recorded)."""
     track: SpeedTrack = field(default_factory=SpeedTrack)
     """The frames that are the vehicle's (speed continuity): what the record is made of."""
     sensor_stuck: bool = False
@@ -140,6 +146,19 @@ class FrameUpdate:
     closed: list[Transit]
 
 
+@dataclass(frozen=True, slots=True)
+class _PendingTrack:
+    """A frame joined to a transit whose track has not taken it yet (``record_tracks``)."""
+
+    transit: OpenTransit
+    frame_index: int
+    t: float
+    speed: float
+    busy_before: bool
+    undo: tuple[float, float, float, bool] | None
+    """(last_t, peak, radial, speed kept) before the frame; None for a transit's first."""
+
+
 class TransitTracker:
     """Turns speed (and range) frames into transits; one instance per radar."""
 
@@ -168,6 +187,7 @@ class TransitTracker:
         self._busy_before = False
         """Whether the tracker took an echo of the sensor frame before the current one."""
         self._busy_now = False
+        self._pending: list[_PendingTrack] = []
 
     def ground_speed(self, radial_kmh: float, range_m: float | None = None) -> float:
         """Geometry-corrected ground speed (unsigned) for a measured radial speed."""
@@ -192,6 +212,14 @@ class TransitTracker:
     def update_frame(self, frame: SpeedFrame) -> FrameUpdate:
         """Add every target of a frame; each joins at most one transit, each transit takes at
         most one target of the frame."""
+        update = self.join_frame(frame)
+        self.record_tracks()
+        return update
+
+    def join_frame(self, frame: SpeedFrame) -> FrameUpdate:
+        """``update_frame`` less the tracks' bookkeeping, for the warning path: call
+        ``record_tracks`` once the warning is out (any other call of the tracker does it
+        first)."""
         closed = self.tick(frame.t)
         self._frame_index += 1
         self._busy_before = self._busy_now
@@ -215,15 +243,27 @@ class TransitTracker:
         self._busy_now = bool(joined)  # (a range report may still move a frame: same frame)
         return FrameUpdate(joined, closed)
 
+    def record_tracks(self) -> None:
+        """Give the frames joined since the last call to their transits' tracks (speed
+        continuity, ``speed_track.SpeedTrack``), each with its undo snapshot."""
+        pending, self._pending = self._pending, []
+        for item in pending:
+            track = item.transit.track
+            if item.undo is not None:
+                item.transit.undo = (*item.undo, track.state())
+            track.add(item.frame_index, item.t, item.speed, item.busy_before)
+
     def empty_frame(self) -> None:
         """The sensor reported nothing in a frame (a zero report): no track continues across
         it."""
+        self.record_tracks()
         self._frame_index += 1
         self._busy_before, self._busy_now = self._busy_now, False
 
     def drop_stuck_runs(self) -> int:
         """The sensor has been found stuck: take back the frames at the end of each open
         transit that repeat one value; returns the confirmed frames taken back."""
+        self.record_tracks()
         dropped = 0
         for current in self._open:
             taken = current.track.drop_repeated()
@@ -236,6 +276,7 @@ class TransitTracker:
     def update_ranges(self, frame: RangeFrame) -> None:
         """Add a range report: it belongs to the speed frame just before it (same sensor frame),
         target by target; with no speed frame yet, it waits for the next one."""
+        self.record_tracks()
         if frame.t - self._last_frame_t > PAIR_WINDOW_S or not self._last_joined:
             self._pending_ranges = frame
             return
@@ -254,9 +295,11 @@ class TransitTracker:
             else:
                 self._rehome(transit, best, frame.t)
         self._last_joined = []
+        self.record_tracks()  # a frame moved to another transit
 
     def tick(self, now: float) -> list[Transit]:
         """Close every open transit whose last frame is older than the gap."""
+        self.record_tracks()
         closed: list[Transit] = []
         still: list[OpenTransit] = []
         for current in self._open:
@@ -271,12 +314,14 @@ class TransitTracker:
 
     def flush(self) -> list[Transit]:
         """Close everything open (at shutdown)."""
+        self.record_tracks()
         closed = [self._finish(o) for o in self._open]
         self._open.clear()
         self._last_joined = []
         return closed
 
     def open_transits(self) -> list[OpenTransit]:
+        self.record_tracks()
         return list(self._open)
 
     def nearest_approaching(self) -> OpenTransit | None:
@@ -320,9 +365,10 @@ class TransitTracker:
             )
             self._next_id += 1
             self._open.append(best)
+            undo = None
         else:
             kept = len(best.speeds) < MAX_KEPT_SPEEDS
-            best.undo = (best.last_t, best.peak_kmh, best.radial_kmh, kept, best.track.state())
+            undo = (best.last_t, best.peak_kmh, best.radial_kmh, kept)
             best.last_t = t
             best.samples += 1
             if kept:
@@ -331,7 +377,9 @@ class TransitTracker:
             if len(best.recent) > RECENT_SPEEDS:
                 del best.recent[0]
             best.peak_kmh = max(best.peak_kmh, speed)
-        best.track.add(self._frame_index, t, speed, self._busy_before)
+        self._pending.append(
+            _PendingTrack(best, self._frame_index, t, speed, self._busy_before, undo)
+        )
         best.radial_kmh = radial
         if range_m is not None:
             self._set_range(best, range_m, t)

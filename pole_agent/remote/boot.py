@@ -41,17 +41,38 @@ def count_unclean_end(store: RemoteStore, limit: int) -> BootRollback | None:
             limit,
         )
         return None
+    note = roll_back_trial(
+        store,
+        trial.version,
+        f"the agent ended uncleanly {ends} times within the grace period of v{trial.version}",
+    )
+    log.error("remote config v%s rolled back at start-up: %s", trial.version, note.reason)
+    return note
+
+
+def roll_back_trial(store: RemoteStore, version: int, why: str) -> BootRollback:
+    """Roll the remote config on trial back to last-known-good (or the local file) while no agent
+    runs, and keep the note that the next agent's handler reports on ``config/reported`` (and
+    counts): at start-up after unclean ends, or when a rebuild with it failed (rebuild.py)."""
     store.roll_back()
     store.save_trial(None)
     back = store.applied.version if store.applied is not None else 0
     note = BootRollback(
-        trial.version,
-        f"the agent ended uncleanly {ends} times within the grace period of v{trial.version}; "
-        f"back to {'the local config' if back == 0 else f'last-known-good v{back}'}",
+        version, f"{why}; back to {'the local config' if back == 0 else f'last-known-good v{back}'}"
     )
     store.note_boot_rollback(note)
-    log.error("remote config v%s rolled back at start-up: %s", trial.version, note.reason)
     return note
+
+
+def local_or_remote(local: PoleConfig) -> PoleConfig:
+    """The config to start with: the stored remote config when remote management is on. Call
+    once per process start (and after a clean stop): a remote config on trial whose last run
+    ended uncleanly is counted, and rolled back at ``[remote].trial_unclean_ends``."""
+    if not local.remote.enabled or local.mqtt is None:
+        return local
+    store = RemoteStore(local.state_dir)
+    count_unclean_end(store, local.remote.trial_unclean_ends)
+    return effective_config(store, local)
 
 
 def effective_config(store: RemoteStore, local: PoleConfig) -> PoleConfig:

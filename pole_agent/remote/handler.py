@@ -7,11 +7,13 @@ for a config, the pole's config model; the detail names the key), ``wrong-pole``
 ``too-far-ahead`` (a command whose expiry is beyond the allowed horizon, so its id need not be
 remembered for ever), ``older-version`` (config) / ``replayed`` (command), ``unknown-command``.
 
-A valid config is stored atomically, applied through the ``apply`` port and reported; it becomes
+A valid config is stored atomically, applied through the ``apply`` port (a NextConfig of kind
+``apply``: the runner rebuilds the agent with it, rebuild.py) and reported; it becomes
 last-known-good once the agent stayed healthy through the grace period (``tick``); if a component
 that was not failed before the change becomes ``failed`` in that period (the ``failed`` port), or
 ``apply`` fails, the
-last-known-good config (or the local file's) is applied again and the rollback reported. A valid
+last-known-good config (or the local file's) is applied again (kind ``rollback``) and the rollback
+reported. A valid
 command's id is stored before it runs, so it runs at most once, across restarts too.
 
 ``on_message`` never raises: every failure is logged, counted by reason and reported.
@@ -42,6 +44,7 @@ from pole_agent.remote.envelope import (
     parse_json,
     verify,
 )
+from pole_agent.remote.rebuild import NextConfig
 from pole_agent.remote.store import RemoteStore, StoredConfig, Trial
 from pole_agent.telemetry import topics
 
@@ -96,7 +99,7 @@ class RemoteHandler:
         store: RemoteStore,
         clock: Clock,
         publish: Publish,
-        apply: Callable[[PoleConfig | None], None],
+        apply: Callable[[NextConfig], None],
         failed: Callable[[], frozenset[str]],
         commands: dict[str, CommandAction],
         keys: list[Ed25519PublicKey],
@@ -244,7 +247,7 @@ class RemoteHandler:
             # rebuild or after), the next start counts it (boot.py).
             self._store.save_trial(Trial(stored.version, running=True))
             try:
-                self._apply(config)
+                self._apply(NextConfig("apply", config))
             except Exception as err:  # the agent could not start with it: roll back now
                 log.exception("applying remote config v%s failed", stored.version)
                 self._roll_back_locked(f"apply failed: {err}", stored.version)
@@ -289,7 +292,7 @@ class RemoteHandler:
             except ConfigError as err:
                 log.error("last-known-good config invalid, using the local file: %s", err)
         try:
-            self._apply(config)
+            self._apply(NextConfig("rollback", config))
         except Exception:
             log.exception("re-applying the last-known-good config failed")
         self.counts.rolled_back += 1
@@ -351,12 +354,7 @@ class RemoteHandler:
 
         def reply(status: str, detail: str, result: dict[str, Any] | None) -> None:
             answered.wait(10.0)
-            if status == "ok":
-                self.counts.commands_run += 1
-            else:
-                self.counts.commands_failed += 1
-            log.info("command %s (%s) %s: %s", name, command_id, status, detail)
-            self._report_command(name, command_id, status, "", detail, result)
+            self.answer_later(name, command_id, status, detail, result)
 
         try:
             detail = action(CommandCall(command_id, name, dict(command.args), reply))
@@ -379,6 +377,24 @@ class RemoteHandler:
             answered.set()
         if detail is not None:
             reply("ok", detail, None)
+
+    def answer_later(
+        self,
+        name: str,
+        command_id: str,
+        status: str,
+        detail: str,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        """A command's final answer after its first one: a background action's (after
+        ``running``), or a ``reload`` whose rebuild failed (answered by the agent rebuilt
+        instead: wiring.py). Counted as run or failed."""
+        if status == "ok":
+            self.counts.commands_run += 1
+        else:
+            self.counts.commands_failed += 1
+        log.info("command %s (%s) %s: %s", name, command_id, status, detail)
+        self._report_command(name, command_id, status, "", detail, result)
 
     def _report_command(  # noqa: PLR0917 (one call site a status, all of them used)
         self,

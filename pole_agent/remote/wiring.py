@@ -2,10 +2,10 @@
 topics the MQTT link subscribes to, the commands it knows and a thread that runs the grace-period
 check, ends operator texts that expired and removes them when the broker has been unreachable
 for ``[remote].comms_loss_s``. A config change is applied by restarting the agent in-process with
-it (``pole-agent run`` rebuilds the agent when ``restart_config`` is set). A ``reload`` command
-reads and checks the local file first (``load_local``, set by the runner): a file with problems is
-answered ``failed`` naming each key and nothing stops; a good one is kept in ``reload_config`` and
-the agent rebuilt with it.
+it: ``RemoteParts.next_config`` says what to rebuild with (rebuild.py), and ``pole-agent run``
+rebuilds the agent when it is set. A ``reload`` command reads and checks the local file first
+(``load_local``, set by the runner): a file with problems is answered ``failed`` naming each key
+and nothing stops; a good one becomes the next config.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pole_agent.config import ConfigError, PoleConfig
 from pole_agent.health import HealthBoard
 from pole_agent.installer.selftest import SelftestReport
 from pole_agent.ports import Clock, VoiceOutput
-from pole_agent.remote.boot import count_unclean_end, effective_config
 from pole_agent.remote.envelope import load_public_key
 from pole_agent.remote.handler import (
     CommandAction,
@@ -32,6 +31,7 @@ from pole_agent.remote.handler import (
     RemoteHandler,
 )
 from pole_agent.remote.operator_message import OperatorSign, parse_set_message
+from pole_agent.remote.rebuild import FailedReload, NextConfig
 from pole_agent.remote.selftest_command import SelftestCommand
 from pole_agent.remote.store import RemoteStore
 from pole_agent.systemd_notify import SystemdNotifier
@@ -55,13 +55,12 @@ ConfigError naming every problem."""
 class RemoteParts:
     handler: RemoteHandler
     subscriptions: tuple[str, ...]
-    restart_config: PoleConfig | None = None
-    """Set when the agent must be rebuilt with another config (applied or rolled back)."""
-    reload_local: bool = False
-    """Set by a rollback to the local file's config: the runner re-reads the file."""
-    reload_config: PoleConfig | None = None
-    """Set by the ``reload`` command: the local file's config, already checked, to rebuild from
-    (with the stored remote one, as at a start)."""
+    next_config: NextConfig | None = None
+    """Set when the agent must be rebuilt (a remote config applied or rolled back, a ``reload``):
+    with what (rebuild.py)."""
+    failed_reload: FailedReload | None = None
+    """Set by the runner on the agent rebuilt after a ``reload`` that could not be built: that
+    command is answered again, ``failed``, once this agent runs."""
     on_restart: Callable[[], None] = lambda: None
     """Set by the runner (``pole-agent run``): stops the running agent so it can be rebuilt."""
     load_local: LoadLocal | None = None
@@ -79,17 +78,18 @@ class RemoteParts:
     _thread: threading.Thread | None = None
 
     def restart_pending(self) -> bool:
-        return (
-            self.restart_config is not None or self.reload_local or self.reload_config is not None
-        )
+        return self.next_config is not None
 
-    def request_restart(self, config: PoleConfig | None) -> None:
-        if config is None:
-            self.reload_local = True
-        self.restart_config = config
+    def request(self, wanted: NextConfig) -> None:
+        """Ask the runner to rebuild the agent. A ``reload`` never replaces a remote config
+        applied or rolled back and not yet rebuilt (that one is what the city asked for last);
+        otherwise the latest request wins."""
+        pending = self.next_config
+        if not (wanted.kind == "reload" and pending is not None and pending.kind != "reload"):
+            self.next_config = wanted
         self.on_restart()
 
-    def reload(self) -> PoleConfig:
+    def reload(self, command_id: str | None = None) -> PoleConfig:
         """The ``reload`` command: check the local file BEFORE anything stops (a pole must not
         stop warning over a broken file: reliability row 14), then rebuild with it. Raises
         CommandFailedError naming each problem; the running agent is then left alone."""
@@ -107,8 +107,7 @@ class RemoteParts:
         except RemoteSetupError as err:
             problems, source = [str(err)], "the local config file"
         else:
-            self.reload_config = config
-            self.on_restart()
+            self.request(NextConfig("reload", config, command_id))
             return config
         for problem in problems:
             log.error("reload refused: config %s: %s (kept the running config)", source, problem)
@@ -120,6 +119,11 @@ class RemoteParts:
 
     def start(self) -> None:
         self.handler.start()
+        failed = self.failed_reload
+        if failed is not None:
+            self.handler.answer_later(
+                "reload", failed.command_id, "failed", failed.detail, {"error": failed.error}
+            )
         self._thread = threading.Thread(target=self._run, name="remote", daemon=True)
         self._thread.start()
 
@@ -127,7 +131,8 @@ class RemoteParts:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5.0)
-        self.handler.stop(new_config_follows=self.restart_config is not None)
+        wanted = self.next_config
+        self.handler.stop(new_config_follows=wanted is not None and wanted.keeps_trial)
 
     def tick(self) -> None:
         """The grace-period check, then the operator text's expiry and comms-loss rule."""
@@ -179,17 +184,6 @@ def fleet_keys(config: PoleConfig) -> list[Ed25519PublicKey]:
         raise RemoteSetupError(f"remote.fleet_public_key_file: {err}") from None
 
 
-def local_or_remote(local: PoleConfig) -> PoleConfig:
-    """The config to start with: the stored remote config when remote management is on. Call
-    once per process start (and after a clean stop): a remote config on trial whose last run
-    ended uncleanly is counted, and rolled back at ``[remote].trial_unclean_ends`` (boot.py)."""
-    if not local.remote.enabled or local.mqtt is None:
-        return local
-    store = RemoteStore(local.state_dir)
-    count_unclean_end(store, local.remote.trial_unclean_ends)
-    return effective_config(store, local)
-
-
 def build_remote(
     local: PoleConfig,
     *,
@@ -223,7 +217,7 @@ def build_remote(
         return f"playing {', '.join(clips)}"
 
     def reload(call: CommandCall) -> str:
-        holder["parts"].reload()
+        holder["parts"].reload(call.id)
         return "restarting the agent with the local config file (and the stored remote config)"
 
     def do_rebirth(call: CommandCall) -> str:
@@ -265,7 +259,7 @@ def build_remote(
         store=RemoteStore(local.state_dir),
         clock=clock,
         publish=publish,
-        apply=lambda config: holder["parts"].request_restart(config),  # noqa: PLW0108 (late)
+        apply=lambda wanted: holder["parts"].request(wanted),  # noqa: PLW0108 (late binding)
         failed=lambda: frozenset(
             name for name, part in health.snapshot().items() if part.state == "failed"
         ),

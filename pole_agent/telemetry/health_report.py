@@ -1,5 +1,6 @@
-"""What the health report says: every component from the health board, the host's gauges (CPU
-temperature, load, memory, the state disk), the spool and the broker link.
+"""What the health report says: every component from the health board (a radar's with its
+clutter count), the host's gauges (CPU temperature, load, memory, the state disk), the spool and
+the broker link.
 
 The host is read through /proc and /sys (roots passed in, so tests can hand a fake tree); a gauge
 that cannot be read is reported as null, never as an error.
@@ -145,9 +146,12 @@ class HealthCollector:
         link: Callable[[], LinkReport],
         clock_trusted: Callable[[], bool | None] = lambda: None,
         remote: Callable[[], dict[str, Any]] | None = None,
+        clutter_frames: Callable[[], dict[str, int]] | None = None,
         thermal_root: Path = Path("/sys/class/thermal"),
         proc_root: Path = Path("/proc"),
     ) -> None:
+        """``clutter_frames``: each radar component's clutter count by name (``radar.road``:
+        its pipeline's ``clutter_frames``), added to that component's report."""
         self._board = board
         self._clock = clock
         self._started_mono = started_mono
@@ -156,14 +160,19 @@ class HealthCollector:
         self._link = link
         self._clock_trusted = clock_trusted
         self._remote = remote
+        self._clutter_frames = clutter_frames
         self._thermal_root = thermal_root
         self._proc_root = proc_root
 
     def collect(self) -> dict[str, Any]:
         wall, mono = self._clock.wall(), self._clock.monotonic()
+        clutter = self._clutter_frames() if self._clutter_frames is not None else {}
         components = {
             name: ComponentReport(
-                state=item.state, reason=item.reason[:500], since=wall_at(wall, mono, item.since)
+                state=item.state,
+                reason=item.reason[:500],
+                since=wall_at(wall, mono, item.since),
+                clutter_frames=clutter.get(name),
             )
             for name, item in sorted(self._board.snapshot().items())
         }

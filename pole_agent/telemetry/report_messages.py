@@ -41,12 +41,27 @@ class StatsReport(Message):
     approaching: SpeedSummary = Field(description="Vehicles coming toward the pole.")
     receding: SpeedSummary = Field(description="Vehicles going away from it.")
     warnings: int = Field(ge=0, description="Warnings started in the window.")
+    clutter_frames: int | None = Field(
+        default=None,
+        ge=0,
+        description="Road radar frames no vehicle's track confirmed (rain, spikes, a swaying "
+        "sign, a sensor aimed at moving things other than the road), counted in the window in "
+        "which the track they made ended; never in the counts above. Always written; absent "
+        "(read as null) in messages from agents before this field.",
+    )
 
 
 class ComponentReport(Payload):
     state: HealthStateName = Field(description="ok, degraded or failed.")
     reason: str = Field(description="Why, in words.")
     since: datetime = Field(description="When it entered this state (UTC).")
+    clutter_frames: int | None = Field(
+        default=None,
+        ge=0,
+        description="The road radar (radar.road) only: its frames since this boot that no "
+        "vehicle's track confirmed (rain, spikes, a swaying sign, a badly aimed sensor); null "
+        "for every other component.",
+    )
 
 
 class LoadReport(Payload):

@@ -82,7 +82,10 @@ class Reporter:
         birth: BirthInfo | None = None,
         stats_interval_s: int = 900,
         warning_hold_s: float = 0.0,
+        clutter_frames: Callable[[], int] | None = None,
     ) -> None:
+        """``clutter_frames`` reads the road radar's running clutter count (the pipeline's
+        ``clutter_frames``) for the stats windows; None: no radar, 0 in every window."""
         self.pole_id = pole_id
         self.boot_id = boot_id
         self._clock = clock
@@ -91,6 +94,7 @@ class Reporter:
         self._birth = birth or BirthInfo()
         self._seq = SequenceCounter()
         self._stats_interval = stats_interval_s
+        self._clutter_frames = clutter_frames
         self._hold_s = warning_hold_s
         self._stats: TrafficStats | None = None
         self._stats_lock = threading.Lock()
@@ -302,7 +306,9 @@ class Reporter:
     def _stats_for(self, zone: ZoneState) -> TrafficStats:
         with self._stats_lock:
             if self._stats is None:
-                self._stats = TrafficStats(self._stats_interval, self._clock.wall(), zone)
+                self._stats = TrafficStats(
+                    self._stats_interval, self._clock.wall(), zone, self._clutter_frames
+                )
             return self._stats
 
     def roll_stats(self, zone: ZoneState) -> None:
@@ -333,6 +339,7 @@ class Reporter:
                 approaching=_summary(window.by_direction["approaching"]),
                 receding=_summary(window.by_direction["receding"]),
                 warnings=window.warnings,
+                clutter_frames=window.clutter_frames,
             )
             self._emit(topic, report)
 

@@ -530,7 +530,9 @@ class Spool:
         if self._failure is not None:
             self._recovered()
         elif self._health is not None:
-            self._health.report("spool", "ok", f"{rows} waiting", self._clock.monotonic())
+            # The reason is fixed at open: how many waiting lives in the spool report (depth).
+            reason = f"open, {rows} from earlier boots" if rows else "open"
+            self._health.report("spool", "ok", reason, self._clock.monotonic())
         return True
 
     def _fail(self, reason: str) -> None:

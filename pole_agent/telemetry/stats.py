@@ -5,6 +5,9 @@ Windows are aligned to the wall clock (a 900 s window runs :00-:15, :15-:30, ...
 can be compared window by window; a window also ends early when the zone's activity or limit
 changes, so one window never mixes two limits ("per schedule window"). Percentiles interpolate
 linearly between the closest ranks of the sorted peaks (numpy's default method).
+
+Radar clutter (frames no vehicle's track confirmed) is counted by the tracker, not here: a window
+reads that running count when it opens and when it closes, and keeps the difference.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -71,6 +75,7 @@ class Window:
     total: Summary
     by_direction: dict[str, Summary]
     warnings: int
+    clutter_frames: int
 
 
 def _key(zone: ZoneState) -> tuple[bool, float, str]:
@@ -79,15 +84,18 @@ def _key(zone: ZoneState) -> tuple[bool, float, str]:
 
 
 class _Open:
-    def __init__(self, start: datetime, end: datetime, zone: ZoneState, partial: bool) -> None:
+    def __init__(
+        self, start: datetime, end: datetime, zone: ZoneState, partial: bool, clutter: int
+    ) -> None:
         self.start = start
         self.end = end
         self.zone = zone
         self.partial = partial
         self.tallies = {d: _Tally() for d in DIRECTIONS}
         self.warnings = 0
+        self.clutter_at_start = clutter
 
-    def close(self, at: datetime, partial: bool) -> Window:
+    def close(self, at: datetime, partial: bool, clutter: int) -> Window:
         total = _Tally()
         for tally in self.tallies.values():
             total.peaks += tally.peaks
@@ -101,19 +109,39 @@ class _Open:
             total=total.summary(),
             by_direction={d: t.summary() for d, t in self.tallies.items()},
             warnings=self.warnings,
+            # A count that went back (a new tracker) restarted from 0 inside the window.
+            clutter_frames=clutter - self.clutter_at_start
+            if clutter >= self.clutter_at_start
+            else clutter,
         )
 
 
 class TrafficStats:
     """Accumulates the open window; thread-safe (transits come from the radar's thread, the
-    timer rolls windows from its own)."""
+    timer rolls windows from its own).
 
-    def __init__(self, interval_s: int, now: datetime, zone: ZoneState) -> None:
+    ``clutter_frames`` reads the road radar's running clutter count (None: no radar, 0 in every
+    window): each window reports how much it grew while the window was open."""
+
+    def __init__(
+        self,
+        interval_s: int,
+        now: datetime,
+        zone: ZoneState,
+        clutter_frames: Callable[[], int] | None = None,
+    ) -> None:
         if interval_s <= 0:
             raise ValueError("a stats window needs a positive length")
         self._interval = interval_s
+        self._clutter = clutter_frames or (lambda: 0)
         self._lock = threading.Lock()
-        self._open = _Open(now, self._boundary_after(now), zone, partial=not self._aligned(now))
+        self._open = _Open(
+            now,
+            self._boundary_after(now),
+            zone,
+            partial=not self._aligned(now),
+            clutter=self._clutter(),
+        )
 
     def _boundary_after(self, at: datetime) -> datetime:
         epoch = at.timestamp()
@@ -156,18 +184,24 @@ class TrafficStats:
     def close(self, now: datetime) -> Window:
         """Close the open window early (the agent stops); the stats object is done."""
         with self._lock:
-            return self._open.close(max(now, self._open.start), partial=True)
+            return self._open.close(
+                max(now, self._open.start), partial=True, clutter=self._clutter()
+            )
 
     def _roll(self, now: datetime, zone: ZoneState) -> list[Window]:
         current = self._open
         if now >= current.end:
             # A late roll (the clock jumped, the agent was stopped) skips empty windows.
-            window = current.close(current.end, partial=False)
+            clutter = self._clutter()
+            window = current.close(current.end, partial=False, clutter=clutter)
             start = current.end if now < self._boundary_after(current.end) else now
-            self._open = _Open(start, self._boundary_after(now), zone, partial=start != current.end)
+            self._open = _Open(
+                start, self._boundary_after(now), zone, start != current.end, clutter
+            )
             return [window]
         if _key(zone) != _key(current.zone):
             at = max(now, current.start)
-            self._open = _Open(at, current.end, zone, partial=True)
-            return [current.close(at, partial=True)]
+            clutter = self._clutter()
+            self._open = _Open(at, current.end, zone, True, clutter)
+            return [current.close(at, partial=True, clutter=clutter)]
         return []

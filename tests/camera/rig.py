@@ -8,73 +8,35 @@ person detector on frames where people are real photographs (``sprite``).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from pole_agent.app import Agent, build_agent
+from pole_agent.app import build_agent
 from pole_agent.clock import ScaledClock
-from pole_agent.config import AudioConfig, CameraConfig, MqttConfig, load_config
-from pole_agent.decisions.warning_policy import DecisionRecord
+from pole_agent.config import CameraConfig, MqttConfig, load_config
 from pole_agent.perception.camera.detection import Detector, Frame
 from simulator.broker import MosquittoBroker
 from simulator.camera_world import CameraWorld, KeyColourDetector
-from simulator.ops243_emulator import Ops243Emulator
 from simulator.pedestrians import Pedestrian
 from simulator.world import Vehicle, World
+from tests.pole_rig import SIM_CONFIG, AgentPole, road_radar, simulator_config
 
-ROOT = Path(__file__).resolve().parents[2]
-SIM_CONFIG = ROOT / "deploy" / "config" / "simulator.toml"
 MORNING = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
 FPS = 10.0
 
 
 @dataclass
-class CameraPole:
-    clock: ScaledClock
-    world: World
+class CameraPole(AgentPole):
+    """The agent with a camera: ``view`` is what the camera sees, rendered into ``video``."""
+
     view: CameraWorld
-    emulator: Ops243Emulator
-    factory: Any
-    agent: Agent
     video: Path
-    started: bool = False
 
-    def start(self) -> None:
-        self.emulator.start()
-        self.agent.start()
-        self.started = True
-
-    def stop(self) -> None:
-        if self.started:
-            self.agent.stop("scenario over")
-            self.emulator.stop()
-            self.started = False
-        self.factory.reset()
-
-    def until(self, sim_t: float, timeout_s: float = 60.0) -> None:
-        end = time.monotonic() + timeout_s
-        while self.clock.monotonic() < sim_t:
-            if time.monotonic() > end:
-                raise TimeoutError(f"simulated time {sim_t} not reached")
-            time.sleep(0.01)
-
-    def wait_for(self, condition: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-        end = time.monotonic() + timeout_s
-        while not condition():
-            if time.monotonic() > end:
-                return False
-            time.sleep(0.01)
-        return True
-
-    def records(self, kind: str | None = None) -> list[DecisionRecord]:
-        assert self.agent.warnings is not None
-        return [r for r in self.agent.warnings.outputs.records if kind is None or r.kind == kind]
+    UNTIL_TIMEOUT_S: ClassVar[float] = 60.0
 
 
 def make_camera_pole(
@@ -104,17 +66,15 @@ def make_camera_pole(
     view.write_video(video, 0.0, duration_s, FPS)
     # The world's time starts now, once the (slow) rendering is done.
     clock = ScaledClock(factor, start_wall=MORNING)
-    emulator = Ops243Emulator(world, clock, tmp_path / "dev", noise_kmh=0.2, seed=7)
+    emulator = road_radar(tmp_path, world, clock)
     section = view.camera_section(source or str(video), fps=FPS, **camera)
     mqtt = MqttConfig(host=broker.host, port=broker.port, keepalive_s=5) if broker else None
-    config = base.with_radar_port(emulator.port).model_copy(
-        update={
-            "outputs": base.outputs.model_copy(update={"pin_factory": "mock"}),
-            "audio": AudioConfig(player="record"),
-            "state_dir": tmp_path / "state",
-            "mqtt": mqtt,
-            "camera": CameraConfig.model_validate(section),
-        }
+    config = simulator_config(
+        tmp_path,
+        emulator.port,
+        base=base,
+        mqtt=mqtt,
+        camera=CameraConfig.model_validate(section),
     )
     factory = MockFactory(pin_class=MockPWMPin)
     agent = build_agent(
@@ -126,4 +86,4 @@ def make_camera_pole(
         if configured_model
         else detector or KeyColourDetector(vehicles=bool(camera_vehicles)),
     )
-    return CameraPole(clock, world, view, emulator, factory, agent, video)
+    return CameraPole(clock, world, emulator, factory, agent, view, video)

@@ -4,7 +4,6 @@ a device that is not there, and the worker's health from what the capture does."
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from pole_agent.perception.camera.worker import CameraWorker, LatestFrame
 from pole_agent.ports import PedestrianSeen, VehicleApproaching
 from simulator.camera_world import CameraWorld
 from simulator.world import World
+from tests import pole_rig
 
 
 def numbered_frames(count: int, width: int = 320, height: int = 180) -> list[Frame]:
@@ -55,13 +55,8 @@ class Collector:
             return len(self.frames)
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.01)
-    return True
+def wait_until(condition: Callable[[], bool]) -> bool:
+    return pole_rig.wait_until(condition, 20.0)
 
 
 def test_sources_are_parsed_and_described_without_credentials() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -13,6 +13,7 @@ import pytest
 from pole_agent.audio.clips import CLIPS_DIR, ClipLibrary, Pcm
 from pole_agent.audio.player import AplayBackend, AudioError, ClipPlayer, RecordingBackend
 from pole_agent.clock import ScaledClock
+from tests.pole_rig import wait_until
 
 
 class AmpLog:
@@ -26,14 +27,8 @@ class AmpLog:
         self.changes.append((on, self.clock.monotonic()))
 
 
-def wait(predicate: object, timeout: float = 10.0) -> bool:
-    assert callable(predicate)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
+def wait(condition: Callable[[], bool]) -> bool:
+    return wait_until(condition, 10.0)
 
 
 @pytest.fixture(scope="module")

@@ -6,22 +6,17 @@ from __future__ import annotations
 import os
 import select
 import threading
-import time
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from pole_agent.board_profile import BoardProfile
 from pole_agent.clock import ManualClock
 from pole_agent.config import AudioConfig, PoleConfig, RadarConfig, RadarsConfig
-from pole_agent.drivers.gpio_outputs import GpioBeacons, StatusLed
 from pole_agent.drivers.serial_sign import SerialSignLink, SerialSignMessages
-from pole_agent.health import HealthBoard
-from pole_agent.warning_setup import build_warnings
-from tests.decisions.pins import journal_factory
+from tests.pole_rig import WarningSide, serial_sign_board, wait_until
 
 
 @dataclass
@@ -58,12 +53,7 @@ class FakeSign:
                     os.write(self.master, self.answer.encode() + b"\r\n")
 
     def wait_for(self, line: str, timeout: float = 5.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if line in self.lines:
-                return True
-            time.sleep(0.01)
-        return False
+        return wait_until(lambda: line in self.lines, timeout)
 
     def close(self) -> None:
         self._stop.set()
@@ -92,14 +82,8 @@ class HealthLog:
         return self.reports[-1][0] if self.reports else ""
 
 
-def wait(predicate: object, timeout: float = 5.0) -> bool:
-    assert callable(predicate)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
+def wait(condition: Callable[[], bool]) -> bool:
+    return wait_until(condition, 5.0)
 
 
 def test_speed_messages_and_keepalive_go_over_the_wire(sign: FakeSign) -> None:
@@ -174,42 +158,20 @@ def test_a_missing_port_is_reported_and_opened_when_it_appears(
 
 
 def test_a_board_with_a_serial_display_drives_it(sign: FakeSign, tmp_path: Path) -> None:
-    profile = BoardProfile.model_validate(
-        {
-            "name": "serial-sign-board",
-            "outputs": [{"name": "beacon", "role": "beacon", "gpio": 17}],
-            "speed_display": {"kind": "serial", "port": sign.slave_path, "baud": 9600},
-        }
-    )
-    clock = ManualClock()
-    factory = journal_factory()
-    health = HealthBoard()
-    beacons = GpioBeacons(profile, factory, flash_hz=1.0, duty=0.5)
     config = PoleConfig(
         pole_id="serial",
         state_dir=tmp_path,
         radars=RadarsConfig(road=RadarConfig(port="/dev/null")),
         audio=AudioConfig(player="off"),
     )
-    parts = build_warnings(
-        config,
-        profile=profile,
-        pin_factory=factory,
-        clock=clock,
-        health=health,
-        beacons=beacons,
-        status_led=StatusLed(profile, factory),
-        kernel_clock_sync=lambda: True,
-    )
-    parts.start()
+    board = serial_sign_board(sign.slave_path)
+    side = WarningSide.build(config, board, ManualClock(), road_radar_ok=False)
+    side.start()
     try:
-        parts.display.show(37)
-        parts.sign.show("slow_down")
+        side.parts.display.show(37)
+        side.parts.sign.show("slow_down")
         assert sign.wait_for("S 37") and sign.wait_for("M slow_down")
-        assert wait(lambda: (h := health.get("sign")) is not None and h.state == "ok")
+        assert wait(lambda: (h := side.health.get("sign")) is not None and h.state == "ok")
     finally:
-        parts.stop()
-        parts.close()
-        beacons.close()
-        factory.reset()
+        side.close()
     assert sign.wait_for("S -")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,39 +17,15 @@ from pole_agent.board_profile import load_profile
 from pole_agent.clock import ManualClock
 from pole_agent.config import AudioConfig, PoleConfig, RadarConfig, RadarsConfig, ZoneConfig
 from pole_agent.decisions.warning_policy import DecisionRecord
-from pole_agent.drivers.gpio_outputs import GpioBeacons, StatusLed
-from pole_agent.health import HealthBoard
 from pole_agent.ports import PedestrianSeen, VehicleApproaching
 from pole_agent.warning_outputs import FAULT_HOLD_S, in_daily_window
-from pole_agent.warning_setup import SetupError, WarningParts, build_warnings
-from tests.decisions.pins import journal_factory
+from pole_agent.warning_setup import SetupError
 from tests.decisions.scenario import AMP, BEACON, HEARTBEAT, SEOUL, SIGN
+from tests.pole_rig import ROOT, WarningSide
 
-ROOT = Path(__file__).resolve().parents[2]
 V2 = load_profile(ROOT / "hw" / "boards" / "spole-rpi4-v2.toml")
 MORNING = datetime(2026, 3, 3, 8, 0, tzinfo=SEOUL)
-
-
-@dataclass
-class Rig:
-    clock: ManualClock
-    factory: Any
-    health: HealthBoard
-    beacons: GpioBeacons
-    parts: WarningParts
-
-    def step(self, seconds: float, dt: float = 0.05) -> None:
-        """Advance the clock, refreshing as the reader thread's ticks would."""
-        end = self.clock.monotonic() + seconds
-        while self.clock.monotonic() < end - 1e-9:
-            self.clock.advance(dt)
-            self.parts.outputs.refresh(self.clock.monotonic())
-
-    def level(self, gpio: int) -> bool:
-        return bool(self.factory.pin(gpio).state)
-
-    def changes(self, gpio: int) -> list[tuple[float, bool]]:
-        return [(t, v) for t, g, v in self.factory.journal if g == gpio]
+Rig = WarningSide
 
 
 def mode_of(rig: Rig) -> str | None:
@@ -71,26 +46,9 @@ def config(tmp_path: Path, **update: Any) -> PoleConfig:
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
     clock = ManualClock(start_wall=MORNING, start_monotonic=100.0)
-    factory = journal_factory(clock)
-    health = HealthBoard()
-    beacons = GpioBeacons(V2, factory, flash_hz=1.0, duty=0.5)
-    status = StatusLed(V2, factory)
-    parts = build_warnings(
-        config(tmp_path),
-        profile=V2,
-        pin_factory=factory,
-        clock=clock,
-        health=health,
-        beacons=beacons,
-        status_led=status,
-        kernel_clock_sync=lambda: True,
-    )
-    health.report("radar.road", "ok", "reading", clock.monotonic())
-    yield Rig(clock, factory, health, beacons, parts)
-    parts.close()
-    beacons.close()
-    status.close()
-    factory.reset()
+    made = WarningSide.build(config(tmp_path), V2, clock)
+    yield made
+    made.close()
 
 
 def test_heartbeat_toggles_while_healthy_and_stops_when_the_agent_is_not(rig: Rig) -> None:
@@ -211,45 +169,17 @@ def test_quiet_hours_window() -> None:
 def test_a_bad_calendar_file_stops_the_build(tmp_path: Path) -> None:
     bad = tmp_path / "calendar.toml"
     bad.write_text("[[holiday]]\nname = 'no date'\n")
-    clock = ManualClock()
-    factory = journal_factory()
-    beacons = GpioBeacons(V2, factory, flash_hz=1.0, duty=0.5)
-    try:
-        with pytest.raises(SetupError, match=r"zone\.calendar_file: .*holiday\[0\]"):
-            build_warnings(
-                config(tmp_path, zone=ZoneConfig(calendar_file=bad)),
-                profile=V2,
-                pin_factory=factory,
-                clock=clock,
-                health=HealthBoard(),
-                beacons=beacons,
-                status_led=StatusLed(V2, factory),
-            )
-    finally:
-        beacons.close()
-        factory.reset()
+    with pytest.raises(SetupError, match=r"zone\.calendar_file: .*holiday\[0\]"):
+        WarningSide.build(config(tmp_path, zone=ZoneConfig(calendar_file=bad)), V2, ManualClock())
 
 
 def test_damaged_clips_degrade_to_silence_and_say_so(tmp_path: Path) -> None:
-    clock = ManualClock()
-    factory = journal_factory()
-    health = HealthBoard()
-    beacons = GpioBeacons(V2, factory, flash_hz=1.0, duty=0.5)
+    damaged = config(tmp_path, audio=AudioConfig(player="record", clips_dir=tmp_path))
+    side = WarningSide.build(damaged, V2, ManualClock(), road_radar_ok=False)
     try:
-        parts = build_warnings(
-            config(tmp_path, audio=AudioConfig(player="record", clips_dir=tmp_path)),
-            profile=V2,
-            pin_factory=factory,
-            clock=clock,
-            health=health,
-            beacons=beacons,
-            status_led=StatusLed(V2, factory),
-        )
-        audio = health.get("audio")
+        audio = side.health.get("audio")
         assert audio is not None and audio.state == "failed"
         assert "clips unusable" in audio.reason
-        assert parts.voice.play(("chime",), 1.0, "x") is False
-        parts.close()
+        assert side.parts.voice.play(("chime",), 1.0, "x") is False
     finally:
-        beacons.close()
-        factory.reset()
+        side.close()

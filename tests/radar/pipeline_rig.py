@@ -60,10 +60,14 @@ class PipelineRig:
     tracker: TransitTracker
 
 
-def pipeline_rig(radar: RadarConfig | None = None, clock: ManualClock | None = None) -> PipelineRig:
+def pipeline_rig(
+    radar: RadarConfig | None = None,
+    clock: ManualClock | None = None,
+    beacons: Beacons | None = None,
+) -> PipelineRig:
     radar = radar or RadarConfig()
     clock = clock or ManualClock()
-    beacons = Beacons()
+    beacons = beacons or Beacons()
     publisher = Publisher()
     zone = ZoneConfig.model_validate({"active": {"start": "00:00", "end": "00:00"}})
     tracker = TransitTracker(

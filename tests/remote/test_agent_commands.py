@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pole_agent.installer.report import CheckResult
 from pole_agent.installer.selftest import SelftestReport, selftest_topic
+from pole_agent.remote.boot import local_or_remote
 from pole_agent.remote.envelope import Rejected, sign
 from pole_agent.remote.handler import CommandCall
 from pole_agent.remote.selftest_command import SelftestCommand
-from pole_agent.remote.wiring import local_or_remote
 from pole_agent.telemetry import topics
 from simulator.broker import MosquittoBroker
 from tests.remote.mqtt_probe import Probe

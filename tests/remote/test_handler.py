@@ -21,6 +21,7 @@ from pole_agent.health import HealthBoard
 from pole_agent.remote.boot import count_unclean_end
 from pole_agent.remote.envelope import sign
 from pole_agent.remote.handler import CommandCall, CommandFailedError, RemoteHandler
+from pole_agent.remote.rebuild import NextConfig
 from pole_agent.remote.store import RemoteStore, Trial
 from pole_agent.telemetry import topics
 
@@ -50,8 +51,10 @@ class Rig:
         def publish(topic: str, payload: bytes, retain: bool) -> None:
             self.published.append((topic, json.loads(payload), retain))
 
-        def apply(config: PoleConfig | None) -> None:
+        def apply(wanted: NextConfig) -> None:
+            config = wanted.config
             if config is None:  # back to the local file
+                assert wanted.kind == "rollback", wanted
                 config = parse_config(LOCAL)
             if self.fail_apply and config.config_version > 0:
                 raise RuntimeError("radar port missing")

@@ -15,6 +15,7 @@ from pole_agent.clock import ManualClock
 from pole_agent.config import parse_config
 from pole_agent.health import HealthBoard
 from pole_agent.installer.toml_out import dumps
+from pole_agent.remote.rebuild import FailedReload, NextConfig
 from pole_agent.remote.wiring import RemoteParts, build_remote
 from pole_agent.telemetry import topics
 
@@ -84,5 +85,53 @@ def test_reload_checks_the_file_before_anything_stops(tmp_path: Path) -> None:
     answer = reload_answer(remote, published, 3)
     assert answer["status"] == "ok", answer
     assert restarts == ["restart"] and remote.restart_pending()
-    assert remote.reload_config is not None and remote.reload_config.warning.hold_s == 7.0
-    assert remote.restart_config is None  # not a new remote config: its trial is not kept going
+    wanted = remote.next_config
+    assert wanted is not None and wanted.kind == "reload" and wanted.command_id == "reload-3"
+    assert wanted.config is not None and wanted.config.warning.hold_s == 7.0
+    assert not wanted.keeps_trial  # not a new remote config: its trial is not kept going
+
+
+def test_one_next_config_a_reload_never_replaces_a_remote_change(tmp_path: Path) -> None:
+    """``next_config`` is the one request to rebuild: the latest wins, except that a ``reload``
+    does not replace a remote config applied or rolled back and not yet rebuilt; an agent rebuilt
+    after a ``reload`` that could not be built answers that command again, ``failed``."""
+    body: dict[str, Any] = {
+        "pole_id": POLE,
+        "state_dir": str(tmp_path / "state"),
+        "radars": {"road": {}},
+        "mqtt": {"host": "localhost"},
+        "remote": {"enabled": True},
+    }
+    config = parse_config(body)
+    published: list[tuple[str, dict[str, Any]]] = []
+    remote = build_remote(
+        config,
+        clock=ManualClock(start_wall=datetime.now(UTC)),
+        health=HealthBoard(),
+        publish=lambda t, p, retain: published.append((t, json.loads(p))),
+        rebirth=lambda: None,
+        voice=lambda: None,
+        volume=1.0,
+    )
+    assert remote is not None
+    restarts: list[NextConfig | None] = []
+    remote.on_restart = lambda: restarts.append(remote.next_config)
+    applied = NextConfig("apply", config)
+    remote.request(applied)
+    remote.request(NextConfig("reload", config, "r-1"))
+    assert remote.next_config == applied and applied.keeps_trial
+    rollback = NextConfig("rollback")  # back to the local file
+    remote.request(rollback)
+    assert remote.next_config == rollback and not rollback.keeps_trial
+    assert restarts == [applied, applied, rollback]
+
+    remote.failed_reload = FailedReload("r-1", "the agent could not be built ...", "gone")
+    remote.start()
+    try:
+        topic, answer = published[-1]
+    finally:
+        remote.stop()
+    assert topic == topics.command_result(POLE, "reload")
+    assert answer["id"] == "r-1" and answer["status"] == "failed", answer
+    assert answer["result"] == {"error": "gone"}
+    assert remote.handler.counters()["commands_failed"] == 1

@@ -19,8 +19,8 @@ from pole_agent.app import Agent, build_agent
 from pole_agent.clock import ScaledClock
 from pole_agent.config import PoleConfig, RemoteConfig
 from pole_agent.release import generate_keypair
+from pole_agent.remote.boot import local_or_remote
 from pole_agent.remote.envelope import load_private_key, sign
-from pole_agent.remote.wiring import local_or_remote
 from pole_agent.telemetry import topics
 from simulator.broker import MosquittoBroker
 from simulator.ops243_emulator import Ops243Emulator
@@ -112,8 +112,10 @@ def test_a_signed_config_is_applied_within_a_second_and_kept(
         took = time.monotonic() - sent
         assert reply["status"] == "applied" and reply["version"] == 1, reply
         assert took < APPLY_LIMIT_S
-        assert restarts and agent.remote.restart_config is not None
-        new_config = agent.remote.restart_config
+        wanted = agent.remote.next_config
+        assert restarts and wanted is not None and wanted.kind == "apply", wanted
+        new_config = wanted.config
+        assert new_config is not None
         assert new_config.warning.hold_s == 9.0 and new_config.config_version == 1
 
         # A command, and its replay.

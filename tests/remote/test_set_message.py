@@ -7,9 +7,8 @@ a sign of GPIO preset lines refuses a text and its pins stay the warnings'."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,45 +20,37 @@ from hypothesis import strategies as st
 from pole_agent.board_profile import BoardProfile
 from pole_agent.clock import ManualClock
 from pole_agent.config import PoleConfig, parse_config
-from pole_agent.drivers.gpio_outputs import GpioBeacons, StatusLed
-from pole_agent.health import HealthBoard
 from pole_agent.ports import PedestrianSeen, VehicleApproaching
 from pole_agent.remote.envelope import Rejected
 from pole_agent.remote.operator_message import parse_set_message, sign_code
 from pole_agent.remote.wiring import RemoteParts, build_remote
 from pole_agent.status_socket import operator_text_item
 from pole_agent.telemetry import topics
-from pole_agent.warning_setup import WarningParts, build_warnings
-from tests.decisions.pins import journal_factory
 from tests.decisions.scenario import SIGN
 from tests.decisions.test_serial_sign import FakeSign
 from tests.decisions.test_serial_sign import sign as pty_sign  # noqa: F401 (fixture)
 from tests.decisions.test_warning_outputs import MORNING, V2
+from tests.pole_rig import WarningSide, serial_sign_board, wait_until
 from tests.remote.test_handler import json_values
 
 POLE = "pole-m"
 
 
 @dataclass
-class Pole:
+class Pole(WarningSide):
     """Warning outputs on a board and the remote part of an agent, with a broker link state the
     test sets."""
 
-    clock: ManualClock
-    factory: Any
-    parts: WarningParts
-    remote: RemoteParts
-    beacons: GpioBeacons
-    published: list[tuple[str, dict[str, Any]]]
-    link: list[str]
+    remote: RemoteParts = field(init=False)
+    published: list[tuple[str, dict[str, Any]]] = field(default_factory=list, init=False)
+    link: list[str] = field(default_factory=lambda: ["connected"], init=False)
 
     def step(self, seconds: float, dt: float = 0.1) -> None:
         """Advance the clock, refreshing as the radar reader and the remote thread would."""
-        end = self.clock.monotonic() + seconds
-        while self.clock.monotonic() < end - 1e-9:
-            self.clock.advance(dt)
-            self.parts.outputs.refresh(self.clock.monotonic())
-            self.remote.tick()
+        super().step(seconds, dt)
+
+    def tick(self) -> None:
+        self.remote.tick()
 
     def command(self, args: dict[str, Any], command_id: str) -> dict[str, Any]:
         message = {
@@ -83,10 +74,7 @@ class Pole:
 
     def close(self) -> None:
         self.remote.stop()
-        self.parts.stop()
-        self.parts.close()
-        self.beacons.close()
-        self.factory.reset()
+        super().close()
 
 
 def pole_config(tmp_path: Path) -> PoleConfig:
@@ -103,53 +91,32 @@ def pole_config(tmp_path: Path) -> PoleConfig:
 
 
 def make_pole(tmp_path: Path, profile: BoardProfile) -> Pole:
-    clock = ManualClock(start_wall=MORNING, start_monotonic=100.0)
-    factory = journal_factory(clock)
-    health = HealthBoard()
     config = pole_config(tmp_path)
-    beacons = GpioBeacons(profile, factory, flash_hz=1.0, duty=0.5)
-    parts = build_warnings(
-        config,
-        profile=profile,
-        pin_factory=factory,
-        clock=clock,
-        health=health,
-        beacons=beacons,
-        status_led=StatusLed(profile, factory),
-        kernel_clock_sync=lambda: True,
-    )
-    health.report("radar.road", "ok", "reading", clock.monotonic())
-    published: list[tuple[str, dict[str, Any]]] = []
-    link = ["connected"]
+    clock = ManualClock(start_wall=MORNING, start_monotonic=100.0)
+    pole = Pole.build(config, profile, clock)
     remote = build_remote(
         config,
         clock=clock,
-        health=health,
-        publish=lambda t, p, retain: published.append((t, json.loads(p))),
+        health=pole.health,
+        publish=lambda t, p, retain: pole.published.append((t, json.loads(p))),
         rebirth=lambda: None,
         voice=lambda: None,
         volume=1.0,
-        operator_sign=lambda: parts.operator_sign,
-        link_state=lambda: link[-1],
+        operator_sign=lambda: pole.parts.operator_sign,
+        link_state=lambda: pole.link[-1],
     )
     assert remote is not None
-    parts.start()
+    pole.remote = remote
+    pole.start()
     remote.handler.start()
-    return Pole(clock, factory, parts, remote, beacons, published, link)
+    return pole
 
 
 @pytest.fixture
 def serial_pole(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Pole, FakeSign]]:
     """A pole whose sign is a serial controller (the pty fixture of the serial sign tests)."""
     controller: FakeSign = request.getfixturevalue("pty_sign")
-    profile = BoardProfile.model_validate(
-        {
-            "name": "serial-sign-board",
-            "outputs": [{"name": "beacon", "role": "beacon", "gpio": 17}],
-            "speed_display": {"kind": "serial", "port": controller.slave_path, "baud": 9600},
-        }
-    )
-    made = make_pole(tmp_path, profile)
+    made = make_pole(tmp_path, serial_sign_board(controller.slave_path))
     yield made, controller
     made.close()
 
@@ -166,14 +133,9 @@ def last_message(end: FakeSign) -> str:
     return [line for line in end.lines if line.startswith("M ")][-1]
 
 
-def shows(end: FakeSign, line: str, timeout_s: float = 5.0) -> bool:
+def shows(end: FakeSign, line: str) -> bool:
     """Whether the sign's last message line becomes ``line`` (the link thread sends it)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if last_message(end) == line:
-            return True
-        time.sleep(0.01)
-    return False
+    return wait_until(lambda: last_message(end) == line, 5.0)
 
 
 TEXT = "ROAD WORKS: USE DETOUR"

@@ -85,7 +85,7 @@ def test_status_shows_the_operator_text_and_its_time_left(
         assert "'ROAD WORKS'" in line and " s left" in line and "command m-1" in line, line
         as_json = StatusSnapshot.model_validate_json(status(path, capsys, "--json"))
         assert as_json.operator_text is not None and as_json.operator_text.text == "ROAD WORKS"
-        assert as_json.snapshot_version == 2
+        assert as_json.snapshot_version == 3  # operator_text since 2
 
         clear = command(pole, "set_message", "m-2", {"clear": True})
         agent.remote.handler.on_message(

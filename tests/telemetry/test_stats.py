@@ -83,3 +83,42 @@ def test_a_late_roll_skips_empty_windows() -> None:
     assert len(windows) == 1
     closed = stats.close(T0 + timedelta(hours=5, seconds=10))
     assert closed.partial and closed.start == T0 + timedelta(hours=5)
+
+
+class Clutter:
+    """The road radar's running clutter count, driven by the test (as the tracker grows it)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> int:
+        return self.count
+
+
+def test_clutter_is_what_the_count_grew_while_each_window_was_open() -> None:
+    clutter = Clutter()
+    clutter.count = 40  # counted before the stats began (e.g. before the first roll)
+    stats = TrafficStats(900, T0, DAY, clutter)
+    clutter.count += 7
+    add(stats, 25, T0 + timedelta(seconds=10))
+    clutter.count += 5
+    (day,) = add(stats, 45, T0 + timedelta(seconds=100), zone=NIGHT)  # the zone's change
+    assert day.clutter_frames == 12 and day.total.count == 1
+    clutter.count += 300  # rain
+    (night,) = stats.roll(T0 + timedelta(seconds=900), NIGHT)
+    assert night.clutter_frames == 300 and night.total.count == 1
+    (quiet,) = stats.roll(T0 + timedelta(seconds=1800), NIGHT)
+    assert quiet.clutter_frames == 0
+    clutter.count += 2
+    assert stats.close(T0 + timedelta(seconds=1810)).clutter_frames == 2
+
+
+def test_clutter_without_a_radar_is_zero_and_a_restarted_count_is_taken_from_zero() -> None:
+    (window,) = TrafficStats(60, T0, DAY).roll(T0 + timedelta(seconds=60), DAY)
+    assert window.clutter_frames == 0
+    clutter = Clutter()
+    clutter.count = 50
+    stats = TrafficStats(60, T0, DAY, clutter)
+    clutter.count = 3  # a new tracker counts from 0: never a negative count
+    (window,) = stats.roll(T0 + timedelta(seconds=60), DAY)
+    assert window.clutter_frames == 3

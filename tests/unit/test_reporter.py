@@ -324,3 +324,23 @@ def test_last_will_has_no_seq_or_ts() -> None:
         "pole_id": POLE,
         "boot_id": BOOT,
     }
+
+
+def test_stats_windows_carry_the_radar_clutter_they_saw(
+    clock: ManualClock, publisher: RecordingPublisher
+) -> None:
+    clutter = [0]
+    reporter = Reporter(
+        POLE, BOOT, clock, publisher, capabilities=["radar"], stats_interval_s=60,
+        clutter_frames=lambda: clutter[0],
+    )  # fmt: skip
+    reporter.roll_stats(ACTIVE)  # the first window opens
+    clutter[0] = 9
+    reporter.vehicle(transit(), ACTIVE, None)
+    clock.advance(60)
+    clutter[0] = 30
+    reporter.roll_stats(ACTIVE)
+    clutter[0] = 31
+    reporter.close_stats()
+    stats = [m.body for m in publisher.on(f"spole/{POLE}/stats")]
+    assert [(s["total"]["count"], s["clutter_frames"]) for s in stats] == [(1, 30), (0, 1)]
