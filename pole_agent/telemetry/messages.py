@@ -13,9 +13,9 @@ last as ``false``, and ``mark_historical`` flips those last bytes without re-par
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 SCHEMA_VERSION = 1
 
@@ -25,6 +25,16 @@ _HISTORICAL_TAIL = b',"historical":true}'
 JsonScalar = str | int | float | bool | None
 
 
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo is not None else value
+
+
+UtcDatetime = Annotated[datetime, PlainSerializer(_in_utc, return_type=datetime, when_used="json")]
+"""Every time on the wire is UTC (``Z``), whatever zone the clock that made it used (a simulated
+pole's clock runs in Seoul time). Turned when the message is written, so reading one costs
+nothing more (a validator on every field made the consumer's decode 40 % slower)."""
+
+
 class Payload(BaseModel):
     # The published schema (serialization mode) requires every field: the agent always writes
     # them all, defaults included.
@@ -32,22 +42,13 @@ class Payload(BaseModel):
         extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
     )
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _in_utc(cls, value: Any) -> Any:
-        """Every time on the wire is UTC (``Z``), whatever zone the clock that made it used (a
-        simulated pole's clock runs in Seoul time)."""
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(UTC)
-        return value
-
 
 class Message(Payload):
     schema_version: int = Field(default=SCHEMA_VERSION, description="Payload schema version.")
     pole_id: str = Field(description="The publishing pole.")
     boot_id: str = Field(description="Random id of this run of the agent.")
     seq: int = Field(ge=1, description="Per topic and boot, from 1, increasing by one.")
-    ts: datetime = Field(description="When the message's subject happened (UTC).")
+    ts: UtcDatetime = Field(description="When the message's subject happened (UTC).")
     historical: bool = Field(
         default=False,
         description="True when delivered from the spool after an outage or a restart.",
@@ -95,7 +96,7 @@ class StatusOnline(Message):
         "...; null while the sensor has not answered.",
     )
     config_version: int = Field(default=0, ge=0, description="The config's config_version.")
-    started: datetime = Field(description="When this boot of the agent started (UTC).")
+    started: UtcDatetime = Field(description="When this boot of the agent started (UTC).")
     capabilities: list[str] = Field(description="What this pole can do, e.g. radar, beacons.")
 
 
@@ -122,7 +123,7 @@ class WarningRecord(Payload):
     """Why a warning was given: the decision record."""
 
     rule: str = Field(description="The rule that fired, e.g. over-limit-approaching.")
-    at: datetime = Field(description="When the warning started (UTC).")
+    at: UtcDatetime = Field(description="When the warning started (UTC).")
     speed_kmh: float = Field(description="The confirming frame's ground speed.")
     limit_kmh: float = Field(description="The limit in force then.")
     confirm_frames: int = Field(description="Consecutive over-limit frames that confirmed it.")
@@ -132,7 +133,7 @@ class VehicleEvent(Message):
     """One vehicle transit past the pole (either direction)."""
 
     transit_id: int = Field(description="Per boot, increasing.")
-    start: datetime = Field(description="First frame of the transit (UTC); ts is its last.")
+    start: UtcDatetime = Field(description="First frame of the transit (UTC); ts is its last.")
     speed_kmh: float = Field(description="Peak ground speed, corrected for the mounting angle.")
     median_kmh: float = Field(description="Median ground speed over the transit.")
     direction: Literal["approaching", "receding"] = Field(description="Relative to the pole.")
@@ -153,7 +154,7 @@ class PedestrianEvent(Message):
     sent when they are gone."""
 
     pedestrian_id: int = Field(description="Per boot, increasing.")
-    start: datetime = Field(description="When the pedestrian was first seen (UTC).")
+    start: UtcDatetime = Field(description="When the pedestrian was first seen (UTC).")
     child: bool | None = Field(description="Whether the model judged a child; null if unknown.")
     child_confidence: float | None = Field(
         default=None, ge=0, le=1, description="The model's confidence in `child`."
@@ -174,7 +175,7 @@ class WarningEvent(Message):
     peak_kmh: float | None = Field(
         default=None, description="end: the vehicle's peak ground speed over its transit."
     )
-    hold_until: datetime | None = Field(
+    hold_until: UtcDatetime | None = Field(
         default=None, description="end: the beacons keep flashing until then (UTC)."
     )
 
@@ -210,4 +211,4 @@ class FaultEvent(Message):
     state: HealthStateName = Field(description="Its state now.")
     previous: HealthStateName | None = Field(description="Its state before (null: first report).")
     reason: str = Field(description="Why, in words.")
-    since: datetime = Field(description="When it entered this state (UTC).")
+    since: UtcDatetime = Field(description="When it entered this state (UTC).")

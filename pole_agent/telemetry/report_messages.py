@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
-from pole_agent.telemetry.messages import HealthStateName, Message, Payload
+from pole_agent.telemetry.messages import HealthStateName, Message, Payload, UtcDatetime
 
 
 class SpeedSummary(Payload):
@@ -26,8 +25,8 @@ class SpeedSummary(Payload):
 class StatsReport(Message):
     """Traffic in one window; ``ts`` is the window's end."""
 
-    window_start: datetime = Field(description="Start of the window (UTC), inclusive.")
-    window_end: datetime = Field(description="End of the window (UTC), exclusive.")
+    window_start: UtcDatetime = Field(description="Start of the window (UTC), inclusive.")
+    window_end: UtcDatetime = Field(description="End of the window (UTC), exclusive.")
     partial: bool = Field(
         description="The window ended early: the zone changed, or the agent started or stopped "
         "inside it."
@@ -54,7 +53,7 @@ class StatsReport(Message):
 class ComponentReport(Payload):
     state: HealthStateName = Field(description="ok, degraded or failed.")
     reason: str = Field(description="Why, in words.")
-    since: datetime = Field(description="When it entered this state (UTC).")
+    since: UtcDatetime = Field(description="When it entered this state (UTC).")
     clutter_frames: int | None = Field(
         default=None,
         ge=0,
@@ -95,7 +94,7 @@ class DropRange(Payload):
         description="full: the spool's byte cap; expired: older than its age limit; memory: the "
         "disk could not be written and the memory queue overflowed."
     )
-    at: datetime = Field(description="When they were dropped (UTC).")
+    at: UtcDatetime = Field(description="When they were dropped (UTC).")
 
 
 class SpoolReport(Payload):
